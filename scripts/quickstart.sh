@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the whole pipeline on the offline default params with DVC.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+. .venv/bin/activate
+dvc repro "$@"
+echo
+echo "dataset:  $(pwd)/data/   (one folder per stage; manifests are data/<stage>/manifest.jsonl)"
+echo "metrics:  $(pwd)/metrics/   (dvc metrics show)"
+echo "plots:    $(pwd)/metrics/plots/   (dvc plots show)"
