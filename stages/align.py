@@ -10,7 +10,7 @@ from pathlib import Path
 from dst3d import atomic
 from dst3d.assets import align, meshio
 from dst3d.config import load_stage
-from dst3d.schema import write_json, write_manifest
+from dst3d.schema import resolve, write_json, write_manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     base, cfg = load_stage("align", args.params)
     candidates = align.discover(base, cfg)  # every file checked before any work
     with atomic.staged_dir(args.out) as staging:
-        rows, metrics = align.align_all(candidates, cfg, staging)
+        rows, metrics = align.align_all(candidates, cfg, staging, stage=Path(args.out).name)
         write_manifest(staging / "manifest.jsonl", rows)
     if cfg.contact_sheet:
         from dst3d.assets.contact_sheet import write_contact_sheet
 
-        items = [(f"{r.category} {r.model_id}", *meshio.load_mesh(Path(args.out) / r.mesh)) for r in rows]
+        items = [(f"{r.category} {r.model_id}", *meshio.load_mesh(resolve(args.out, r.mesh))) for r in rows]
         write_contact_sheet(items, Path(args.plots) / "contact_sheet.png")
     metrics["seconds_total"] = round(time.perf_counter() - t0, 3)
     write_json(args.metrics, metrics)

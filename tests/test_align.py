@@ -24,7 +24,7 @@ def _cfg(*sources: SourceConfig, n: int = 2) -> AlignConfig:
 def _align(tmp_path: Path, base: BaseConfig, cfg: AlignConfig) -> list[ModelRecord]:
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
-    rows, _ = align.align_all(align.discover(base, cfg), cfg, out)
+    rows, _ = align.align_all(align.discover(base, cfg), cfg, out, stage="out")
     return rows
 
 
@@ -61,7 +61,7 @@ def test_shapenet_layout_is_aligned(tmp_path):
     (row,) = rows
     assert (row.model_id, row.category, row.source) == ("abc123", "car", "shapenet")
     assert len(row.source_sha256) == 64
-    mesh_path = tmp_path / "out" / row.mesh
+    mesh_path = tmp_path / row.mesh
     lo, hi = _bounds(mesh_path)
     np.testing.assert_allclose((lo + hi) / 2, 0, atol=1e-6)  # centred at the bbox centre
     assert (hi - lo).max() == pytest.approx(1.0, abs=1e-6)  # largest side 1
@@ -83,7 +83,7 @@ def test_gltf_folder_front_is_plus_z(tmp_path):
     )
     (row,) = rows
     assert row.model_id == "red_sports_car" and "sports" in row.keywords
-    assert _front_tip(tmp_path / "out" / row.mesh)[1] == pytest.approx(-0.5, abs=1e-6)
+    assert _front_tip(tmp_path / row.mesh)[1] == pytest.approx(-0.5, abs=1e-6)
 
 
 def test_explicit_axes_override(tmp_path):
@@ -94,7 +94,7 @@ def test_explicit_axes_override(tmp_path):
     src = SourceConfig(kind="folder", path=str(tmp_path / "m"), category="car", up_axis="z", front_axis="-y")
     (row,) = _align(tmp_path, BaseConfig(categories=("car",)), _cfg(src))
     np.testing.assert_allclose(np.array(row.rotation), np.eye(3))
-    assert _front_tip(tmp_path / "out" / row.mesh)[1] == pytest.approx(-0.5, abs=1e-6)
+    assert _front_tip(tmp_path / row.mesh)[1] == pytest.approx(-0.5, abs=1e-6)
 
 
 def test_upstream_csv_offsets_are_carried(tmp_path):
@@ -203,16 +203,16 @@ def test_real_meshes(tmp_path):
     rows = _align(tmp_path, BaseConfig(categories=("bottle", "chair")), _cfg(src))
     assert sorted(r.category for r in rows) == ["bottle", "chair"]
     for r in rows:
-        lo, hi = _bounds(tmp_path / "out" / r.mesh)
+        lo, hi = _bounds(tmp_path / r.mesh)
         np.testing.assert_allclose((lo + hi) / 2, 0, atol=1e-5)
         assert (hi - lo).max() == pytest.approx(1.0, abs=1e-5)
     bottle = next(r for r in rows if r.category == "bottle")
-    files = {p.suffix for p in (tmp_path / "out" / bottle.mesh).parent.iterdir()}
+    files = {p.suffix for p in (tmp_path / bottle.mesh).parent.iterdir()}
     assert {".obj", ".mtl"} <= files and (files & {".jpg", ".jpeg", ".png"})  # texture kept
-    _, _, colors = meshio.load_mesh(tmp_path / "out" / bottle.mesh)
+    _, _, colors = meshio.load_mesh(tmp_path / bottle.mesh)
     assert colors.std() > 0.01  # the texture's colours came through, not flat grey
     # fuze is z-up in its file: with y-up assumed it lies down; the bottle's height must then be y-extent
-    lo, hi = _bounds(tmp_path / "out" / bottle.mesh)
+    lo, hi = _bounds(tmp_path / bottle.mesh)
     assert (hi - lo)[1] == pytest.approx(1.0, abs=1e-5)
 
 

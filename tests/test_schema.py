@@ -78,3 +78,15 @@ def test_errors_name_file_and_line(tmp_path):
     p.write_text(json.dumps({"model_id": "a", "category": "car", "source": "s", "mesh": "m", "colour": 1}) + "\n")
     with pytest.raises(ManifestError, match=r"bad.jsonl:1: unknown field.*colour"):
         read_manifest(p, ModelRecord)
+
+
+def test_paths_are_relative_to_the_data_root(tmp_path):
+    from dst3d.schema import data_root, relative, resolve
+
+    stage = tmp_path / "data" / "render"
+    assert data_root(stage) == tmp_path / "data"
+    assert data_root(stage / "manifest.jsonl") == tmp_path / "data"
+    rel = relative(stage, stage / "car" / "x.png")
+    assert rel == "render/car/x.png"
+    # any other stage folder under the same root resolves it unchanged
+    assert resolve(tmp_path / "data" / "edges" / "manifest.jsonl", rel) == stage / "car" / "x.png"

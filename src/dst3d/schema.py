@@ -1,6 +1,11 @@
 """The annotation record and the manifests: the only module that knows their on-disk format.
 
-Manifests are JSON Lines, one record per line, written atomically. ``ModelRecord`` is a row of the
+Manifests are JSON Lines, one record per line, written atomically.
+
+**File paths in records are relative to the data root** — the folder that holds the stage folders
+(``data/`` in the repo): e.g. ``render/car/car-b000/0003_rgb.png``, ``edges/car/...``. A stage writing
+``data/<stage>/manifest.jsonl`` therefore keeps every upstream path valid unchanged; use
+:func:`data_root`, :func:`resolve` and :func:`relative` rather than joining paths by hand. ``ModelRecord`` is a row of the
 align manifest (one aligned 3D model); ``ImageRecord`` is a row of every later manifest (one image and
 its whole 3D annotation, carried forward stage to stage and never recomputed downstream).
 """
@@ -28,7 +33,8 @@ class ManifestError(ValueError):
 class ModelRecord:
     """One aligned model (a row of ``data/align/manifest.jsonl``).
 
-    ``mesh`` is relative to the manifest's folder and already in the canonical frame. The transform
+    ``mesh`` is relative to the data root (e.g. ``align/meshes/car/car-b000/model.obj``) and already
+    in the canonical frame. The transform
     that brought the source there is ``x_canonical = scale * (rotation @ x_source) + offset``.
     ``azimuth_offset``/``elevation_offset`` (degrees), ``distance`` and ``strategy`` come from the
     upstream alignment CSV (or defaults) and are applied by the render stage.
@@ -62,7 +68,7 @@ class ImageRecord:
 
     Angles in radians, ``distance`` in canonical units; ``K``, ``R``, ``t`` world->camera in the
     OpenCV convention; ``bbox`` = (x0, y0, x1, y1) of visible pixels; ``keypoints_2d`` maps a name to
-    (u, v, visible). File fields are paths relative to the manifest's folder ('' = not produced).
+    (u, v, visible). File fields are paths relative to the data root ('' = not produced).
     """
 
     image_id: str
@@ -97,6 +103,22 @@ class ImageRecord:
 
 
 Record = TypeVar("Record", ModelRecord, ImageRecord)
+
+
+def data_root(stage_dir_or_manifest: str | Path) -> Path:
+    """The data root of a stage folder (``data/render`` -> ``data``) or of a manifest file in one."""
+    p = Path(stage_dir_or_manifest)
+    return (p.parent if p.suffix in (".jsonl", ".json") else p).parent
+
+
+def resolve(stage_dir_or_manifest: str | Path, rel: str) -> Path:
+    """Absolute-ish path of a record's file field, given any stage folder or manifest under the same root."""
+    return data_root(stage_dir_or_manifest) / rel
+
+
+def relative(stage_dir: str | Path, path: str | Path) -> str:
+    """The record form (posix, relative to the data root) of a file written under ``stage_dir``."""
+    return Path(path).relative_to(data_root(stage_dir)).as_posix()
 
 
 def _jsonable(value: Any) -> Any:

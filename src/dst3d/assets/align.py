@@ -245,8 +245,12 @@ def normalise(vertices: np.ndarray, rotation: np.ndarray) -> tuple[float, np.nda
     return scale, -scale * (lo + hi) / 2.0
 
 
-def align_one(c: Candidate, cfg: AlignConfig, out_dir: Path) -> ModelRecord:
-    """Load, align and write one model under ``out_dir/meshes/<category>/<model_id>/``; return its row."""
+def align_one(c: Candidate, cfg: AlignConfig, out_dir: Path, stage: str = "align") -> ModelRecord:
+    """Load, align and write one model under ``out_dir/meshes/<category>/<model_id>/``; return its row.
+
+    ``out_dir`` may be a staging folder; the row's ``mesh`` path is relative to the data root as
+    ``<stage>/meshes/...`` (the folder's final name), see :mod:`dst3d.schema`.
+    """
     rel = Path("meshes") / c.category / c.model_id / "model.obj"
     target = out_dir / rel
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +287,7 @@ def align_one(c: Candidate, cfg: AlignConfig, out_dir: Path) -> ModelRecord:
         model_id=c.model_id,
         category=c.category,
         source=c.source,
-        mesh=rel.as_posix(),
+        mesh=(Path(stage) / rel).as_posix(),
         keywords=keywords,
         keypoints=keypoints,
         scale=float(scale),
@@ -304,13 +308,17 @@ def align_one(c: Candidate, cfg: AlignConfig, out_dir: Path) -> ModelRecord:
 
 
 def align_all(
-    candidates: list[Candidate], cfg: AlignConfig, out_dir: Path, progress: Callable[[int, int], None] | None = None
+    candidates: list[Candidate],
+    cfg: AlignConfig,
+    out_dir: Path,
+    stage: str = "align",
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[ModelRecord], dict]:
-    """Align every candidate into ``out_dir``; returns rows and timing/count metrics."""
+    """Align every candidate into ``out_dir`` (rows name ``<stage>/meshes/...``); rows and metrics."""
     t0 = time.perf_counter()
     rows = []
     for i, c in enumerate(candidates):
-        rows.append(align_one(c, cfg, out_dir))
+        rows.append(align_one(c, cfg, out_dir, stage))
         if progress:
             progress(i + 1, len(candidates))
     per_cat: dict[str, int] = {}
