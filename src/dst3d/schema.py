@@ -5,9 +5,11 @@ Manifests are JSON Lines, one record per line, written atomically.
 **File paths in records are relative to the data root** — the folder that holds the stage folders
 (``data/`` in the repo): e.g. ``render/car/car-b000/0003_rgb.png``, ``edges/car/...``. A stage writing
 ``data/<stage>/manifest.jsonl`` therefore keeps every upstream path valid unchanged; use
-:func:`data_root`, :func:`resolve` and :func:`relative` rather than joining paths by hand. ``ModelRecord`` is a row of the
-align manifest (one aligned 3D model); ``ImageRecord`` is a row of every later manifest (one image and
-its whole 3D annotation, carried forward stage to stage and never recomputed downstream).
+:func:`data_root`, :func:`resolve` and :func:`relative` rather than joining paths by hand.
+
+``ModelRecord`` is a row of the align manifest (one aligned 3D model); ``ImageRecord`` is a row of
+every later manifest (one image and its whole 3D annotation, carried forward stage to stage and
+never recomputed downstream).
 """
 
 from __future__ import annotations
