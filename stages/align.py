@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic.staged_dir(args.out) as staging:
         rows, metrics = align.align_all(candidates, cfg, staging, stage=Path(args.out).name)
         write_manifest(staging / "manifest.jsonl", rows)
+    Path(args.plots).mkdir(parents=True, exist_ok=True)  # a declared DVC output even when the sheet is off
     if cfg.contact_sheet:
         from dst3d.assets.contact_sheet import write_contact_sheet
 
