@@ -85,5 +85,8 @@ def project(points: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> 
 def rotation_error(R1: np.ndarray, R2: np.ndarray) -> float:
     """Geodesic distance ||logm(R1^T R2)||_F / sqrt(2) in radians, i.e. the angle of R1^T R2."""
     M = np.asarray(R1).T @ np.asarray(R2)
-    c = np.clip((np.trace(M) - 1.0) / 2.0, -1.0, 1.0)
-    return float(np.arccos(c))
+    # atan2(sin, cos) instead of arccos(cos): near 0, arccos turns the trace's float rounding into a
+    # ~2e-8 rad floor, so two identical rotations did not compare as 0.
+    c = (np.trace(M) - 1.0) / 2.0
+    s = np.linalg.norm([M[2, 1] - M[1, 2], M[0, 2] - M[2, 0], M[1, 0] - M[0, 1]]) / 2.0
+    return float(np.arctan2(s, c))

@@ -28,6 +28,31 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_tiny_controlnet(args: argparse.Namespace) -> int:
+    from dst3d.synthesize.tiny import folder_size, make_tiny_controlnet
+
+    paths = make_tiny_controlnet(args.dir, seed=args.seed, sdxl=args.sdxl)
+    print(f"tiny ControlNet pipeline ({folder_size(args.dir) / 1e6:.1f} MB) in {args.dir}; use it with:")
+    flags = " ".join(f"-S synthesize.controlnet.{k}={v}" for k, v in paths.items())
+    sdxl = " -S synthesize.controlnet.pipeline=sdxl" if args.sdxl else ""
+    print(f"  dvc exp run -S synthesize.backend=controlnet {flags}{sdxl} -S synthesize.controlnet.resolution=64 "
+          "-S synthesize.controlnet.steps=2")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dst3d.export import FORMATS, ExportError
+
+    kwargs = {"unit_scale": args.unit_scale} if args.format == "bop" else {}
+    try:
+        summary = FORMATS[args.format](args.manifest, args.out, mode=args.mode, **kwargs)
+    except ExportError as err:
+        print(f"dst3d: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.format}: {summary['images']} images -> {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dst3d", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -37,11 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="summarise a manifest (rows per category, fields)")
     p.add_argument("manifest", type=Path)
     p.set_defaults(func=_inspect)
+    p = sub.add_parser("make-tiny-controlnet", help="write a tiny random SD1.5-shaped ControlNet pipeline (tests)")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sdxl", action="store_true", help="SDXL-shaped instead (for synthesize.controlnet.pipeline=sdxl)")
+    p.set_defaults(func=_make_tiny_controlnet)
+    p = sub.add_parser("export", help="export a manifest as COCO, Hugging Face imagefolder or BOP")
+    p.add_argument("format", choices=["coco", "hf", "bop"])
+    p.add_argument("manifest", type=Path, nargs="?", default=Path("data/synthesize/manifest.jsonl"))
+    p.add_argument("out", type=Path, nargs="?", default=None, help="default: exports/<format>")
+    p.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy", help="how image files are placed")
+    p.add_argument("--unit-scale", type=float, default=1000.0, help="bop: millimetres per canonical unit")
+    p.set_defaults(func=_export)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "format", None) and args.out is None:
+        args.out = Path("exports") / args.format
     try:
         return args.func(args)
     except (ConfigError, ManifestError) as err:

@@ -1,0 +1,380 @@
+"""Image samples for the pose networks: manifest rows and PASCAL3D+-layout folders -> tensors.
+
+Decoding (OpenCV), cropping, compositing and augmentation run in DataLoader worker processes. Every random
+choice is drawn from a generator seeded by (seed, epoch, sample index), which the sampler hands to the
+dataset with the index, so a run gives the same batches whatever the number of workers.
+
+PASCAL3D+-layout folder (``train.pascal3d``): ``<folder>/annotations.jsonl`` (or ``annotations.csv`` with the
+same column names), one object per line::
+
+    {"image": "images/car_0001.jpg", "category": "car", "azimuth": 30.0, "elevation": 10.0, "theta": -2.0,
+     "bbox": [x0, y0, x1, y1]}
+
+``image`` is relative to the folder; angles are in **degrees**, as PASCAL3D+'s ``viewpoint`` fields store
+them (azimuth, elevation, theta with the PASCAL3D+ meaning, see README "Conventions"); ``bbox`` (pixels,
+optional; in CSV four columns ``x0, y0, x1, y1``) is the object box the crop centres on.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dst3d import schema
+from dst3d.config import FitConfig
+from dst3d.schema import ImageRecord
+from dst3d.seeding import derive_seed
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet statistics, so ImageNet weights fit
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+POSE_FOLDER_FILES = ("annotations.jsonl", "annotations.csv")
+
+
+class DataError(ValueError):
+    """Rows or files that cannot become training samples (missing file field, unknown category …)."""
+
+
+@dataclass(frozen=True)
+class PoseSample:
+    """One image and its target: ``angles`` = (azimuth, elevation, theta) in radians.
+
+    ``ood_seed`` set: the image is an RGBA render to be composited over an unseen procedural background
+    under shifted light (the derived out-of-distribution split), drawn from that seed.
+    """
+
+    key: str
+    path: str
+    label: int
+    category: str
+    angles: tuple[float, float, float]
+    bbox: tuple[float, float, float, float] | None = None
+    model_id: str = ""
+    ood_seed: int | None = None
+    mask: str = ""  # the object mask, for OOD compositing of renders without an alpha channel
+
+
+def resolve_file(manifest: str | Path, rel: str) -> Path:
+    """THE place that turns a record's file field into a path (record paths are relative to the data root)."""
+    return schema.resolve(manifest, rel)
+
+
+def samples_from_records(
+    records: Sequence[ImageRecord],
+    manifest: str | Path,
+    categories: Sequence[str],
+    field: str = "image",
+    ood_seed: int | None = None,
+) -> list[PoseSample]:
+    """Samples of manifest rows, reading the file named by ``field`` (``image`` or ``rgb``).
+
+    ``ood_seed``: derive the out-of-distribution variant of each row (its render over an unseen background).
+    """
+    index = {c: i for i, c in enumerate(categories)}
+    out = []
+    for r in records:
+        rel = getattr(r, field)
+        if not rel:
+            raise DataError(f"{manifest}: row {r.image_id!r} has no {field!r} file (did the stage producing it run?)")
+        if r.category not in index:
+            raise DataError(f"{manifest}: row {r.image_id!r} has category {r.category!r}, not in base.categories")
+        x0, y0, x1, y1 = r.bbox
+        out.append(PoseSample(
+            key=r.image_id, path=str(resolve_file(manifest, rel)), label=index[r.category], category=r.category,
+            angles=(r.azimuth, r.elevation, r.theta), bbox=(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None,
+            model_id=r.model_id, mask=str(resolve_file(manifest, r.mask)) if r.mask else "",
+            ood_seed=None if ood_seed is None else derive_seed(ood_seed, "ood", r.image_id),
+        ))
+    return out
+
+
+def read_pose_folder(folder: str | Path, categories: Sequence[str]) -> tuple[list[PoseSample], dict[str, int]]:
+    """Samples of a PASCAL3D+-layout folder (format: module docstring) and per-category counts of rows
+    skipped because their category is not in ``categories``."""
+    folder = Path(folder)
+    rows: list[dict[str, Any]]
+    if (folder / POSE_FOLDER_FILES[0]).is_file():
+        rows = schema.read_jsonl(folder / POSE_FOLDER_FILES[0])
+    elif (folder / POSE_FOLDER_FILES[1]).is_file():
+        with open(folder / POSE_FOLDER_FILES[1], newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        raise DataError(f"{folder}: no {' or '.join(POSE_FOLDER_FILES)} (see README 'PASCAL3D+-layout folders')")
+    index = {c: i for i, c in enumerate(categories)}
+    samples, skipped = [], {}
+    for i, row in enumerate(rows, start=1):
+        where = f"{folder}: row {i}"
+        try:
+            image, category = str(row["image"]), str(row["category"])
+            angles = tuple(math.radians(float(row[k])) for k in ("azimuth", "elevation", "theta"))
+            box = row.get("bbox") or [row.get(k) for k in ("x0", "y0", "x1", "y1")]
+            bbox = tuple(float(v) for v in box) if all(v not in (None, "") for v in box) else None
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{where}: needs image, category, azimuth, elevation, theta (degrees): {err}") from None
+        if category not in index:
+            skipped[category] = skipped.get(category, 0) + 1
+            continue
+        path = folder / image
+        if not path.is_file():
+            raise DataError(f"{where}: image {path} not found")
+        samples.append(PoseSample(key=f"{Path(image).stem}_{i}", path=str(path), label=index[category],
+                                  category=category, angles=angles, bbox=bbox))  # type: ignore[arg-type]
+    return samples, skipped
+
+
+# --------------------------------------------------------------------------- image pipeline
+def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
+    """uint8 RGB (H, W, 3); an alpha channel is composited over grey ``background`` or, for OOD samples,
+    over a procedural background under shifted light."""
+    img = cv2.imread(sample.path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(f"cannot read image {sample.path}")
+    if img.dtype != np.uint8:  # 16-bit PNGs
+        img = (img / 257.0).round().astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    alpha = None
+    if img.shape[2] == 4:
+        alpha = img[..., 3:4].astype(np.float32) / 255.0
+        img = img[..., :3]
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if sample.ood_seed is not None:
+        if alpha is None:
+            m = cv2.imread(sample.mask, cv2.IMREAD_GRAYSCALE) if sample.mask else None
+            if m is None:
+                raise DataError(f"OOD derivation needs an RGBA render or a mask for {sample.path}")
+            alpha = m[..., None].astype(np.float32) / 255.0
+        return ood_composite(rgb, alpha, np.random.default_rng(sample.ood_seed))
+    if alpha is not None:
+        rgb = (rgb * alpha + background * (1.0 - alpha)).round().astype(np.uint8)
+    return rgb
+
+
+def ood_composite(rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The object under a light it was never trained under, over a background no stage uses.
+
+    Background: a smooth random colour field plus stripes and noise (not a photograph, so it cannot be
+    one of the composite backend's backgrounds). Light: per-channel gains (a colour cast), a gamma and a
+    linear shading ramp across the object.
+    """
+    h, w = rgb.shape[:2]
+    grid = rng.uniform(0, 255, size=(rng.integers(2, 6), rng.integers(2, 6), 3)).astype(np.float32)
+    bg = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    phi, period = rng.uniform(0, np.pi), rng.uniform(0.05, 0.3) * max(h, w)
+    stripes = np.sin((xx * np.cos(phi) + yy * np.sin(phi)) * 2 * np.pi / period)[..., None]
+    bg = bg + rng.uniform(10, 50) * stripes + rng.normal(0, rng.uniform(2, 12), size=bg.shape)
+    obj = (rgb.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
+    obj = obj * rng.uniform(0.6, 1.3, size=3).astype(np.float32)
+    ramp_dir = rng.uniform(0, 2 * np.pi)
+    ramp = ((xx - w / 2) * np.cos(ramp_dir) + (yy - h / 2) * np.sin(ramp_dir)) / max(h, w)
+    obj = obj * (1.0 + rng.uniform(0.3, 0.9) * ramp)[..., None]
+    out = obj * 255.0 * alpha + np.clip(bg, 0, 255) * (1.0 - alpha)
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+def crop_box(sample: PoseSample, shape: tuple[int, ...], pad: float, mode: str) -> tuple[float, float, float]:
+    """(centre x, centre y, side) of the square crop: around the bbox (padded) or the whole image."""
+    h, w = shape[:2]
+    if mode == "bbox" and sample.bbox is not None:
+        x0, y0, x1, y1 = sample.bbox
+        return (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * (1 + pad)
+    return w / 2, h / 2, float(max(w, h))
+
+
+def _jitter(box: tuple[float, float, float], cfg: FitConfig, rng: np.random.Generator | None) -> tuple[float, ...]:
+    aug = cfg.augment
+    if rng is None or not aug.enabled:
+        return box
+    cx, cy, side = box
+    side *= rng.uniform(1 - aug.scale, 1 + aug.scale)
+    return cx + rng.uniform(-aug.shift, aug.shift) * side, cy + rng.uniform(-aug.shift, aug.shift) * side, side
+
+
+def _warp(rgb: np.ndarray, box: tuple[float, ...], size: int, background: int) -> np.ndarray:
+    """Crop the square ``box`` and resize it to ``size`` in one affine warp (pre-shrunk when it would alias)."""
+    cx, cy, side = box
+    scale = size / max(side, 1.0)
+    if scale < 0.5:
+        k = int(1 / scale / 2)
+        rgb = cv2.resize(rgb, (max(1, rgb.shape[1] // k), max(1, rgb.shape[0] // k)), interpolation=cv2.INTER_AREA)
+        cx, cy, scale = cx / k, cy / k, scale * k
+    M = np.array([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]], dtype=np.float64)
+    return cv2.warpAffine(rgb, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(background,) * 3)
+
+
+def _color(img: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
+    """Colour jitter on uint8 (saturating, like clipping): brightness, contrast, saturation."""
+    aug = cfg.augment
+    if rng is None or not aug.enabled or aug.color <= 0:
+        return img
+    lo, hi = 1 - aug.color, 1 + aug.color
+    img = cv2.convertScaleAbs(img, alpha=rng.uniform(lo, hi))  # brightness
+    c = rng.uniform(lo, hi)
+    img = cv2.addWeighted(img, c, img, 0.0, (1 - c) * float(img.mean()))  # contrast around the mean
+    sat = rng.uniform(lo, hi)
+    grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return cv2.addWeighted(img, sat, grey, 1 - sat, 0.0)  # saturation
+
+
+def normalize(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, S, S, 3) RGB -> float32 (N, 3, S, S) with ImageNet statistics, in one vectorised pass.
+
+    Workers hand over uint8 (4x less to copy between processes) and the main process normalises whole
+    batches, which costs less than doing it image by image in the workers.
+    """
+    x = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.as_tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.as_tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return x.sub_(mean).div_(std).contiguous()
+
+
+def cache_margin(cfg: FitConfig) -> float:
+    """How much larger than the crop a cached patch is, so every jittered crop still lies inside it."""
+    aug = cfg.augment
+    return 1.0 + ((aug.scale + 2 * aug.shift) if aug.enabled else 0.0)
+
+
+def cache_side(cfg: FitConfig) -> int:
+    return int(math.ceil(cfg.image_size * cache_margin(cfg)))
+
+
+def prepare(sample: PoseSample, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
+    """Decode, crop (jittered when ``rng`` is given), resize, colour-jitter: uint8 RGB (S, S, 3)."""
+    rgb = load_rgb(sample, cfg.background)
+    box = _jitter(crop_box(sample, rgb.shape, cfg.bbox_pad, cfg.crop), cfg, rng)
+    return _color(_warp(rgb, box, cfg.image_size, cfg.background), cfg, rng)
+
+
+def cache_patch(sample: PoseSample, cfg: FitConfig) -> np.ndarray:
+    """The decoded crop, enlarged by :func:`cache_margin`, at :func:`cache_side` pixels: uint8 (C, C, 3)."""
+    rgb = load_rgb(sample, cfg.background)
+    cx, cy, side = crop_box(sample, rgb.shape, cfg.bbox_pad, cfg.crop)
+    return _warp(rgb, (cx, cy, side * cache_margin(cfg)), cache_side(cfg), cfg.background)
+
+
+def prepare_cached(patch: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
+    """:func:`prepare` from a cached patch (the same crop geometry, one resampling more)."""
+    c = patch.shape[0]
+    box = _jitter((c / 2, c / 2, c / cache_margin(cfg)), cfg, rng)
+    return _color(_warp(patch, box, cfg.image_size, cfg.background), cfg, rng)
+
+
+class _PatchDataset(Dataset):
+    def __init__(self, samples: Sequence[PoseSample], cfg: FitConfig) -> None:
+        self.samples, self.cfg = samples, cfg
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return cache_patch(self.samples[i], self.cfg)
+
+
+def build_cache(samples: Sequence[PoseSample], cfg: FitConfig) -> np.ndarray | None:
+    """Decode every image once, in ``cfg.workers`` processes, into one uint8 array (N, C, C, 3) of patches.
+
+    Training then only jitters and resizes small patches: the images are decoded once per stage instead of
+    once per epoch (and, in kcf, once per fold). None when the array would exceed ``cfg.cache_mb``.
+    """
+    c = cache_side(cfg)
+    if not samples or len(samples) * c * c * 3 > cfg.cache_mb * 2**20:
+        return None
+    loader = DataLoader(_PatchDataset(samples, cfg), batch_size=32, num_workers=cfg.workers,
+                        worker_init_fn=_worker_init if cfg.workers else None,
+                        multiprocessing_context=WORKER_CONTEXT if cfg.workers else None,
+                        collate_fn=np.stack)
+    return np.concatenate(list(loader))
+
+
+# Workers come from a fork server, not a plain fork of the caller: a process that has already run
+# threaded code (OpenMP, OpenCV, tokenizers, an earlier DataLoader...) can hold locks that a forked child
+# inherits forever, which hung the test suite. The fork server starts clean once per process.
+WORKER_CONTEXT = "forkserver"
+
+
+class PoseDataset(Dataset):
+    """Indexed by ``(index, epoch)`` pairs from :class:`EpochSampler` (augmenting) or plain ints (not).
+    Items hold the uint8 image (S, S, 3): :func:`normalize` the batch before the network.
+
+    ``cache``: the patches of :func:`build_cache`, row i for sample i (None = decode every access).
+    """
+
+    def __init__(self, samples: Sequence[PoseSample], cfg: FitConfig, num_bins: int, seed: int, train: bool,
+                 cache: np.ndarray | None = None) -> None:
+        from dst3d.models.pose import angles_to_bins
+
+        if cache is not None and len(cache) != len(samples):
+            raise ValueError(f"cache has {len(cache)} patches for {len(samples)} samples")
+        self.samples, self.cfg, self.seed, self.train, self.cache = list(samples), cfg, seed, train, cache
+        angles = np.array([s.angles for s in self.samples], dtype=np.float64).reshape(-1, 3)
+        self.bins = angles_to_bins(angles, num_bins)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = item if isinstance(item, tuple) else (item, -1)
+        rng = np.random.default_rng(derive_seed(self.seed, "augment", epoch, index)) if self.train else None
+        s = self.samples[index]
+        img = prepare(s, self.cfg, rng) if self.cache is None else prepare_cached(self.cache[index], self.cfg, rng)
+        return {"image": torch.from_numpy(img), "label": s.label, "bins": torch.from_numpy(self.bins[index]),
+                "index": index}
+
+
+class EpochBatchSampler(Sampler):
+    """Batches of ``(index, epoch)`` for all epochs in one stream: a seeded permutation per epoch, batches
+    never straddle epochs, and the workers seed augmentation from the pair.
+
+    One stream for the whole run (instead of one DataLoader pass per epoch) keeps the workers prefetching
+    across epoch boundaries and through the per-epoch evaluation: with the quickstart's few batches per
+    epoch, refilling the pipeline every epoch was most of the time spent waiting for data.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, epochs: int = 1, start_epoch: int = 0,
+                 drop_last: bool = False) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.epochs, self.start_epoch, self.drop_last = epochs, start_epoch, drop_last
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for epoch in range(self.start_epoch, self.start_epoch + self.epochs):
+            order = np.random.default_rng(derive_seed(self.seed, "order", epoch)).permutation(self.n)
+            for b in range(self.batches_per_epoch):
+                yield [(int(i), epoch) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+
+    def __len__(self) -> int:
+        return self.epochs * self.batches_per_epoch
+
+
+def _worker_init(_: int) -> None:
+    # Workers decode and augment; one thread each, so they do not fight the training threads for cores.
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def make_loader(dataset: PoseDataset, batch_size: int, workers: int,
+                batch_sampler: EpochBatchSampler | None = None) -> DataLoader:
+    """A DataLoader whose ``workers`` processes do the decoding (0 = in the main process); with a
+    ``batch_sampler`` it augments, else it yields the dataset in order, unaugmented, ``batch_size`` at a time."""
+    batching: dict[str, Any] = {"batch_sampler": batch_sampler} if batch_sampler else {"batch_size": batch_size}
+    return DataLoader(
+        dataset,
+        num_workers=workers,
+        worker_init_fn=_worker_init if workers else None,
+        multiprocessing_context=WORKER_CONTEXT if workers else None,
+        prefetch_factor=4 if workers else None,
+        **batching,
+    )

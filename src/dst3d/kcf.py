@@ -1,0 +1,315 @@
+"""K-fold consistency filter (KCF): drop synthesized images whose 3D annotation the data itself disputes.
+
+The rows to filter are split into K folds by model id (no asset instance on both sides of a split; upstream
+split by image, which ``group_by: image`` reproduces). For each fold a pose estimator is trained on the other
+K-1 folds and scores the held-out rows in eval mode: score = rotation error between its prediction and the
+annotation (radians), plus the pose loss at the annotation. Rows scoring above the threshold (or outside
+the best ``keep_fraction`` of their category) get ``kcf_keep = False``.
+
+``eval_corruption`` measures the filter: it corrupts a seeded share of annotations first (turned around,
+mirrored, any rotation — the failures the paper shows) and reports how well the scores find them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dst3d import camera, evaluate
+from dst3d.config import BaseConfig, CorruptionConfig, KcfConfig
+from dst3d.datasets import build_cache, samples_from_records
+from dst3d.models.pose import build_model
+from dst3d.schema import ImageRecord
+from dst3d.seeding import derive_seed, rng_for
+from dst3d.train import EpochCallback, Predictions, fit, predict
+
+
+class KcfError(ValueError):
+    """The rows cannot be filtered as configured (too few instances for the folds, …)."""
+
+
+# --------------------------------------------------------------------------- folds
+def assign_folds(groups: Sequence[str], categories: Sequence[str], k: int, seed: int) -> np.ndarray:
+    """Fold index per row; all rows of a group (model id or image id) share a fold.
+
+    Per category the groups are shuffled (seeded) and dealt round-robin, the dealer continuing across
+    categories, so every fold gets instances of every category that has enough of them and the fold sizes
+    differ by at most one group per category.
+    """
+    groups, cats = list(groups), list(categories)
+    if len(set(groups)) < k:
+        raise KcfError(f"{len(set(groups))} group(s) for {k} folds; lower kcf.folds or use group_by: image")
+    fold_of: dict[str, int] = {}
+    dealer = 0
+    for cat in sorted(set(cats)):
+        ids = sorted({g for g, c in zip(groups, cats, strict=True) if c == cat})
+        _, rng = rng_for(seed, "kcf-folds", cat)
+        for g in np.asarray(ids)[rng.permutation(len(ids))]:
+            if g not in fold_of:  # a group id shared by two categories keeps its first fold
+                fold_of[str(g)] = dealer % k
+                dealer += 1
+    folds = np.array([fold_of[g] for g in groups], dtype=np.int64)
+    empty = sorted(set(range(k)) - set(folds.tolist()))
+    if empty:
+        raise KcfError(f"fold(s) {empty} are empty; lower kcf.folds")
+    return folds
+
+
+# --------------------------------------------------------------------------- corruption
+def _with_angles(r: ImageRecord, az: float, el: float, th: float) -> ImageRecord:
+    R = camera.rotation_from_angles(az, el, th)
+    return dataclasses.replace(r, azimuth=float(az), elevation=float(el), theta=float(th),
+                               R=tuple(tuple(float(x) for x in row) for row in R))
+
+
+def corrupt_one(r: ImageRecord, kind: str, rng: np.random.Generator) -> ImageRecord:
+    """The record with its annotation corrupted as ``kind`` (R recomputed from the new angles)."""
+    if kind == "azimuth_180":
+        return _with_angles(r, (r.azimuth + math.pi) % (2 * math.pi), r.elevation, r.theta)
+    if kind == "mirror_azimuth":
+        return _with_angles(r, (-r.azimuth) % (2 * math.pi), r.elevation, r.theta)
+    if kind == "random_rotation":
+        from scipy.spatial.transform import Rotation
+
+        R = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
+        return _with_angles(r, *camera.angles_from_rotation(R))
+    raise ValueError(f"unknown corruption {kind!r}")
+
+
+def corrupt(
+    rows: Sequence[ImageRecord], cfg: CorruptionConfig, seed: int
+) -> tuple[list[ImageRecord], list[str | None]]:
+    """Corrupt ``round(fraction * len(rows))`` rows; returns the rows and each row's corruption (or None).
+
+    Rows are visited in a seeded order and the kinds cycle; a kind that would move this row's rotation by
+    no more than ``min_change_deg`` (a mirrored frontal view is the same view) skips the row, so every
+    corrupted row is really wrong and the detection task is well defined.
+    """
+    out, kinds = list(rows), [None] * len(rows)
+    target = int(round(cfg.fraction * len(rows)))
+    if target == 0:
+        return out, kinds
+    _, rng = rng_for(seed, "kcf-corruption")
+    min_change = math.radians(cfg.min_change_deg)
+    done = 0
+    for i in rng.permutation(len(rows)):
+        if done == target:
+            break
+        r, kind = rows[i], cfg.kinds[done % len(cfg.kinds)]
+        orig = camera.rotation_from_angles(r.azimuth, r.elevation, r.theta)
+        for attempt in range(10 if kind == "random_rotation" else 1):  # a random draw may land near the truth
+            bad = corrupt_one(r, kind, np.random.default_rng(derive_seed(seed, "kcf-corrupt", r.image_id, attempt)))
+            if camera.rotation_error(orig, np.asarray(bad.R)) > min_change:
+                out[i], kinds[i] = bad, kind
+                done += 1
+                break
+    return out, kinds
+
+
+# --------------------------------------------------------------------------- decision and quality
+def keep_mask(scores: np.ndarray, categories: Sequence[str], cfg: KcfConfig) -> np.ndarray:
+    """Which scored rows to keep: error <= max_error_deg, or the best keep_fraction per category."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if cfg.threshold == "max_error":
+        return scores <= math.radians(cfg.max_error_deg)
+    keep = np.zeros(len(scores), dtype=bool)
+    cats = np.asarray(list(categories), dtype=object)
+    for c in dict.fromkeys(cats.tolist()):
+        idx = np.flatnonzero(cats == c)
+        n_keep = int(math.ceil(cfg.keep_fraction * len(idx)))
+        keep[idx[np.argsort(scores[idx], kind="stable")[:n_keep]]] = True
+    return keep
+
+
+def filter_quality(
+    error: np.ndarray, loss: np.ndarray, keep: np.ndarray, kinds: Sequence[str | None]
+) -> dict[str, Any]:
+    """Precision and recall of 'dropped' at finding corrupted rows, AUROC of both scores, recall per kind."""
+    bad = np.array([k is not None for k in kinds])
+    dropped = ~np.asarray(keep, dtype=bool)
+    hit = int((dropped & bad).sum())
+    out: dict[str, Any] = {
+        "n_corrupted": int(bad.sum()),
+        "precision": hit / int(dropped.sum()) if dropped.any() else None,
+        "recall": hit / int(bad.sum()) if bad.any() else None,
+        "auroc_error": evaluate.auroc(error, bad),
+        "auroc_loss": evaluate.auroc(loss, bad),
+        "clean_keep_rate": float(np.mean(~dropped[~bad])) if (~bad).any() else None,
+        "base_rate": float(bad.mean()) if len(bad) else None,
+    }
+    kinds_arr = np.asarray([k or "" for k in kinds], dtype=object)
+    out["recall_per_kind"] = {
+        k: float(dropped[kinds_arr == k].mean()) for k in sorted(set(kinds_arr.tolist()) - {""})
+    }
+    return out
+
+
+# --------------------------------------------------------------------------- the filter
+@dataclass
+class KcfResult:
+    """Output rows (every input row; scored ones with kcf fields), and per scored row: index into rows,
+    fold, score (radians), loss, predicted angles, keep, corruption; plus the metrics."""
+
+    rows: list[ImageRecord]
+    scored: np.ndarray
+    folds: np.ndarray
+    error: np.ndarray
+    loss: np.ndarray
+    pred_angles: np.ndarray
+    keep: np.ndarray
+    corrupted: list[str | None]
+    original: list[ImageRecord]
+    metrics: dict[str, Any]
+
+
+def run_kcf(
+    rows: Sequence[ImageRecord],
+    manifest: str | Path,
+    base: BaseConfig,
+    cfg: KcfConfig,
+    on_epoch: Callable[[int], EpochCallback] | None = None,
+) -> KcfResult:
+    """Score and filter the rows of ``cfg.splits``; other rows pass through untouched (kcf fields None).
+
+    ``on_epoch(fold)`` may return a per-epoch callback for that fold's estimator (tracking).
+    """
+    rows = list(rows)
+    categories = list(base.categories)
+    scored = np.array([i for i, r in enumerate(rows) if r.split in cfg.splits], dtype=np.int64)
+    if len(scored) == 0:
+        raise KcfError(f"no rows of split(s) {list(cfg.splits)} to filter")
+    originals = [rows[i] for i in scored]
+    targets, kinds = corrupt(originals, cfg.eval_corruption, base.seed)
+    groups = [r.model_id if cfg.group_by == "model" else r.image_id for r in targets]
+    folds = assign_folds(groups, [r.category for r in targets], cfg.folds, base.seed)
+    samples = samples_from_records(targets, manifest, categories, "image")
+    cache = build_cache(samples, cfg.fit)  # decoded once for all K folds
+    error, loss = np.zeros(len(samples)), np.zeros(len(samples))
+    pred_angles = np.zeros((len(samples), 3))
+    fold_acc = []
+    for k in range(cfg.folds):
+        held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
+        seed = derive_seed(base.seed, "kcf", k)
+        model = build_model(cfg.model, len(categories), seed)
+        fit(model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
+            cache=None if cache is None else cache[rest])
+        pred: Predictions = predict(model, [samples[i] for i in held], cfg.fit,
+                                    None if cache is None else cache[held])
+        error[held], loss[held], pred_angles[held] = pred.errors, pred.loss, pred.angles
+        fold_acc.append(float(np.mean(pred.errors < math.pi / 6)))
+    cats = [r.category for r in targets]
+    keep = keep_mask(error, cats, cfg)
+    out = list(rows)
+    for j, i in enumerate(scored):
+        out[i] = dataclasses.replace(targets[j], kcf_score=float(error[j]), kcf_keep=bool(keep[j]))
+    metrics = _metrics(cfg, cats, error, loss, keep, kinds, pred_angles, originals, fold_acc, len(rows))
+    return KcfResult(out, scored, folds, error, loss, pred_angles, keep, kinds, originals, metrics)
+
+
+def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarray, keep: np.ndarray,
+             kinds: list[str | None], pred_angles: np.ndarray, originals: list[ImageRecord], fold_acc: list[float],
+             n_rows: int) -> dict[str, Any]:
+    cats_arr = np.asarray(cats, dtype=object)
+    clean = np.array([k is None for k in kinds])
+    # The estimator's own quality, judged against the true (uncorrupted) annotations.
+    truth = np.array([(r.azimuth, r.elevation, r.theta) for r in originals])
+    true_err = evaluate.rotation_errors(pred_angles, truth)
+    m: dict[str, Any] = {
+        "n_rows": n_rows,
+        "n_scored": int(len(error)),
+        "n_kept": int(keep.sum()),
+        "keep_rate": float(keep.mean()),
+        "keep_rate_per_category": {c: float(keep[cats_arr == c].mean()) for c in sorted(set(cats))},
+        "threshold": cfg.threshold,
+        "max_error_deg": cfg.max_error_deg if cfg.threshold == "max_error" else None,
+        "keep_fraction": cfg.keep_fraction if cfg.threshold == "keep_fraction" else None,
+        "median_score_deg": float(np.degrees(np.median(error))),
+        "estimator": {**evaluate.pose_summary(true_err[clean]), "fold_acc_pi_6": fold_acc},
+    }
+    if cfg.eval_corruption.fraction > 0:
+        m["corruption"] = {"fraction": cfg.eval_corruption.fraction, **filter_quality(error, loss, keep, kinds)}
+    return m
+
+
+# --------------------------------------------------------------------------- outputs
+def score_rows(result: KcfResult) -> list[dict[str, Any]]:
+    """One JSON-able row per scored image (data/kcf/scores.jsonl)."""
+    out = []
+    for j, i in enumerate(result.scored):
+        r, o = result.rows[i], result.original[j]
+        out.append({
+            "image_id": r.image_id, "category": r.category, "model_id": r.model_id, "fold": int(result.folds[j]),
+            "score_deg": float(np.degrees(result.error[j])), "loss": float(result.loss[j]),
+            "predicted": result.pred_angles[j].tolist(), "kcf_keep": bool(result.keep[j]),
+            "corrupted": result.corrupted[j],
+            "original": [o.azimuth, o.elevation, o.theta] if result.corrupted[j] else None,
+        })
+    return out
+
+
+def write_histogram(path: Path, result: KcfResult, bin_deg: float) -> None:
+    """Score histogram: CSV (dvc plots; columns error_deg, count, kept, dropped, corrupted) and PNG."""
+    import csv
+
+    deg = np.degrees(result.error)
+    edges = np.arange(0.0, 180.0 + bin_deg, bin_deg)
+    bad = np.array([k is not None for k in result.corrupted])
+    counts = {name: np.histogram(deg[sel], edges)[0] for name, sel in
+              (("count", np.ones_like(bad)), ("kept", result.keep), ("dropped", ~result.keep), ("corrupted", bad))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["error_deg", *counts])
+        for b, lo in enumerate(edges[:-1]):
+            w.writerow([f"{lo + bin_deg / 2:g}", *(int(c[b]) for c in counts.values())])
+    from dst3d.train import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    centres = edges[:-1] + bin_deg / 2
+    ax.bar(centres, counts["count"] - counts["corrupted"], width=bin_deg * 0.9, label="annotation as given")
+    if bad.any():
+        ax.bar(centres, counts["corrupted"], bottom=counts["count"] - counts["corrupted"], width=bin_deg * 0.9,
+               label="corrupted (eval_corruption)")
+    m = result.metrics
+    if m["max_error_deg"] is not None:
+        ax.axvline(m["max_error_deg"], color="k", ls="--", label="threshold")
+    ax.set_xlabel("KCF score: predicted rotation error (deg)")
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".png"), dpi=100)
+    plt.close(fig)
+
+
+def write_worst_grid(path: Path, result: KcfResult, manifest: str | Path, n: int, cell: int = 96) -> None:
+    """The ``n`` highest-scoring images (most disputed annotations), captioned with category and score
+    (``*`` = corrupted by eval_corruption)."""
+    import cv2
+
+    from dst3d.datasets import resolve_file
+
+    order = np.argsort(-result.error, kind="stable")[:n]
+    if len(order) == 0:
+        return
+    cols = min(8, len(order))
+    grid = np.full((((len(order) + cols - 1) // cols) * cell, cols * cell, 3), 255, np.uint8)
+    for slot, j in enumerate(order):
+        r = result.rows[result.scored[j]]
+        img = cv2.imread(str(resolve_file(manifest, r.image)), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        img = cv2.resize(img, (cell, cell), interpolation=cv2.INTER_AREA)
+        tag = f"{r.category[:8]} {np.degrees(result.error[j]):.0f}" + ("*" if result.corrupted[j] else "")
+        cv2.putText(img, tag, (2, cell - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(img, tag, (2, cell - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
+        y, x = divmod(slot, cols)
+        grid[y * cell:(y + 1) * cell, x * cell:(x + 1) * cell] = img
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), grid)

@@ -1,0 +1,87 @@
+"""The pose + classification network and the angle binning.
+
+Pose is classified, as upstream does: azimuth, elevation and in-plane rotation theta each fall into one of
+``num_bins`` (41) bins of width 2*pi/41, trained with one cross entropy per angle. Unlike upstream, bin
+*centres* sit on 0 for every angle (upstream's azimuth bins start at 0, so the frontal view lay on a bin
+edge), and the three angles are all treated as periodic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from dst3d.config import PoseModelConfig
+from dst3d.models.resnet import ResNet
+
+
+def _offsets(num_bins: int) -> np.ndarray:
+    # azimuth lives in [0, 2pi): bin k is centred on k*w; elevation/theta live in [-pi, pi): k - nb//2.
+    return np.array([0, num_bins // 2, num_bins // 2])
+
+
+def angles_to_bins(angles: np.ndarray, num_bins: int) -> np.ndarray:
+    """(N, 3) radians (azimuth, elevation, theta) -> (N, 3) int64 bin indices (nearest bin centre)."""
+    a = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    w = 2 * math.pi / num_bins
+    return ((np.rint(a / w).astype(np.int64) + _offsets(num_bins)) % num_bins).astype(np.int64)
+
+
+def bins_to_angles(bins: np.ndarray, num_bins: int) -> np.ndarray:
+    """Inverse of :func:`angles_to_bins`: bin centres, azimuth in [0, 2pi), elevation/theta in [-pi, pi)."""
+    b = np.asarray(bins, dtype=np.int64).reshape(-1, 3)
+    w = 2 * math.pi / num_bins
+    out = (b - _offsets(num_bins)) * w
+    out[:, 0] %= 2 * math.pi
+    return out
+
+
+def pose_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-sample pose loss: the sum of the three per-angle cross entropies. logits (B, 3, nb), targets (B, 3)."""
+    nb = logits.shape[-1]
+    ce = nn.functional.cross_entropy(logits.reshape(-1, nb), targets.reshape(-1), reduction="none")
+    return ce.view(-1, 3).sum(dim=1)
+
+
+class PoseNet(nn.Module):
+    """ResNet trunk + a classification head (C logits) + a pose head (3 x ``num_bins`` logits).
+
+    With ``per_category`` the pose head has one 3 x nb block per category and :meth:`select` picks the
+    block of the given (ground-truth) category; ``shared`` has one block for all.
+    """
+
+    def __init__(
+        self, arch: str, width: int, num_categories: int, num_bins: int = 41, pose_head: str = "shared"
+    ) -> None:
+        super().__init__()
+        if num_categories < 1:
+            raise ValueError("num_categories: must be >= 1")
+        self.backbone = ResNet(arch, width)
+        self.num_categories, self.num_bins = num_categories, num_bins
+        self.heads = num_categories if pose_head == "per_category" else 1
+        self.cls = nn.Linear(self.backbone.feature_dim, num_categories)
+        self.pose = nn.Linear(self.backbone.feature_dim, self.heads * 3 * num_bins)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.backbone(x)
+        return self.cls(f), self.pose(f).view(-1, self.heads, 3, self.num_bins)
+
+    def select(self, pose_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(B, heads, 3, nb) -> (B, 3, nb): the block of each sample's category (or the shared one)."""
+        if self.heads == 1:
+            return pose_logits[:, 0]
+        return pose_logits[torch.arange(len(labels), device=labels.device), labels]
+
+
+def build_model(cfg: PoseModelConfig, num_categories: int, seed: int) -> PoseNet:
+    """A freshly initialised network (seeded), then ``cfg.init`` loaded over it if set."""
+    from dst3d.models.io import init_from
+
+    torch.manual_seed(seed)
+    model = PoseNet(cfg.arch, cfg.width, num_categories, cfg.num_bins, cfg.pose_head)
+    if cfg.init:
+        init_from(model, cfg.init)
+    return model

@@ -1,0 +1,232 @@
+"""Run a view plan: resume from what is on disk, render the rest in worker processes, collect the records.
+
+Resume contract: a view is finished when ``<image_id>.json`` exists with the planned key (it is written
+after the images, atomically). Files under ``views/`` that belong to no planned view, or to a view whose
+key changed (params or mesh changed), are deleted before rendering, so the folder always matches the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dst3d
+from dst3d.config import RenderConfig
+from dst3d.render.plan import ViewSpec
+from dst3d.schema import ImageRecord
+from dst3d.schema import from_dict as record_from_dict
+
+KINDS = ("rgb", "mask", "depth", "record")
+
+
+class RenderError(RuntimeError):
+    """A worker failed; finished views stay on disk and a re-run renders only the rest."""
+
+
+@dataclass
+class RenderResult:
+    records: list[ImageRecord]
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    skipped_ids: list[tuple[str, str]] = field(default_factory=list)
+    rendered: int = 0
+    reused: int = 0
+    removed_files: int = 0
+    shards: int = 0
+    seconds_rendering: float = 0.0
+
+
+def read_finished(out: Path, view: ViewSpec) -> dict[str, Any] | None:
+    """The stored per-view record if it is complete and matches the plan, else None."""
+    path = out / view.path("record")
+    try:
+        body = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if body.get("key") != view.key:
+        return None
+    if body.get("status") == "ok" and not all(
+        (out / view.path(k)).is_file() for k in ("rgb", "mask", "depth")
+    ):
+        return None
+    if body.get("status") not in ("ok", "skipped"):
+        return None
+    return body
+
+
+def clean(out: Path, views: list[ViewSpec], finished: set[str]) -> int:
+    """Delete every file under ``out/views`` that is not an output of a finished planned view."""
+    keep = {str(out / v.path(k)) for v in views if v.image_id in finished for k in KINDS}
+    removed = 0
+    root = out / "views"
+    if not root.is_dir():
+        return 0
+    for dirpath, _dirs, files in os.walk(root, topdown=False):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if p not in keep:
+                os.unlink(p)
+                removed += 1
+        if dirpath != str(root) and not os.listdir(dirpath):
+            os.rmdir(dirpath)
+    return removed
+
+
+def make_shards(views: list[ViewSpec], size: int) -> list[list[ViewSpec]]:
+    """Consecutive chunks of at most ``size`` views (the plan is ordered by category, then model)."""
+    return [views[i : i + size] for i in range(0, len(views), size)]
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(Path(dst3d.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_shards(
+    shards: list[list[ViewSpec]], cfg: RenderConfig, out: Path, log: Callable[[str], None] = print
+) -> None:
+    """Render each shard in its own worker process, at most ``cfg.workers`` at a time."""
+    if not shards:
+        return
+    threads = cfg.threads or max(1, _cpu_count() // min(cfg.workers, len(shards)))  # cores per running worker
+    tmp = Path(tempfile.mkdtemp(prefix="dst3d-render-jobs-"))
+    env = _worker_env()
+    pending = list(enumerate(shards))
+    running: dict[int, tuple[subprocess.Popen, Path]] = {}
+    failures: list[str] = []
+    done_views = 0
+    total = sum(len(s) for s in shards)
+    try:
+        while pending or running:
+            while pending and len(running) < cfg.workers and not failures:
+                i, shard = pending.pop(0)
+                job = {
+                    "cfg": _cfg_dict(cfg),
+                    "out": str(out.resolve()),
+                    "threads": threads,
+                    "views": [v.to_json() for v in shard],
+                }
+                job_path = tmp / f"shard-{i:05d}.json"
+                job_path.write_text(json.dumps(job))
+                log_path = tmp / f"shard-{i:05d}.log"
+                with open(log_path, "wb") as fh:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "dst3d.render.worker", str(job_path)],
+                        stdout=fh,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                    )
+                running[i] = (proc, log_path)
+            if failures:
+                pending.clear()  # stop launching; let the running shards finish their views
+            time.sleep(0.05)
+            for i, (proc, log_path) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[i]
+                if proc.returncode != 0:
+                    tail = log_path.read_text(errors="replace")[-3000:]
+                    failures.append(f"shard {i} (exit {proc.returncode}):\n{tail}")
+                else:
+                    done_views += len(shards[i])
+                    log(f"render: shard {i + 1}/{len(shards)} done ({done_views}/{total} views)")
+    finally:
+        for proc, _ in running.values():  # interrupted: stop our own workers, by their handles
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if not failures:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        raise RenderError(
+            f"{len(failures)} render worker(s) failed (logs in {tmp}); finished views are kept, "
+            f"re-run to resume.\n" + "\n".join(failures)
+        )
+
+
+def _cfg_dict(cfg: RenderConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def render_views(
+    views: list[ViewSpec], cfg: RenderConfig, out: Path, log: Callable[[str], None] = print
+) -> RenderResult:
+    """Resume-aware rendering of the whole plan into ``out``; returns the records in plan order."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = [v.image_id for v in views]
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicate image ids in the view plan")
+    previous = {v.image_id for v in views if read_finished(out, v) is not None}
+    removed = clean(out, views, previous)
+    todo = [v for v in views if v.image_id not in previous]
+    shards = make_shards(todo, cfg.views_per_shard)
+    log(
+        f"render: {len(views)} views planned, {len(previous)} reused, {len(todo)} to render in {len(shards)} "
+        f"shard(s), {removed} stale file(s) removed"
+    )
+    t0 = time.perf_counter()
+    with _terminate_as_interrupt():
+        run_shards(shards, cfg, out, log)
+    seconds = time.perf_counter() - t0
+
+    result = RenderResult(
+        records=[],
+        rendered=len(todo),
+        reused=len(previous),
+        removed_files=removed,
+        shards=len(shards),
+        seconds_rendering=seconds,
+    )
+    missing = []
+    for v in views:
+        body = read_finished(out, v)
+        if body is None:
+            missing.append(v.image_id)
+        elif body["status"] == "ok":
+            result.records.append(record_from_dict(ImageRecord, body["record"], str(out / v.path("record"))))
+        else:
+            result.skipped[body["reason"]] = result.skipped.get(body["reason"], 0) + 1
+            result.skipped_ids.append((v.image_id, body["reason"]))
+    if missing:
+        raise RenderError(
+            f"{len(missing)} view(s) have no finished record after rendering, e.g. {missing[:3]}"
+        )
+    return result
+
+
+class _terminate_as_interrupt:
+    """SIGTERM (e.g. from a CI runner) unwinds like Ctrl-C, so the workers we started are stopped."""
+
+    def __enter__(self) -> None:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)

@@ -1,0 +1,275 @@
+"""Plan, resume and run the synthesize stage (backend-agnostic).
+
+Every planned image has a *key*: a hash of everything that decides its pixels (backend settings, seed,
+prompt, negative prompt, the input files' contents, size, ``SYNTH_VERSION``). The key is stored inside
+the PNG (a ``tEXt`` chunk written with the image, atomically), so a re-run regenerates exactly the images
+that are missing or whose inputs or settings changed, and a killed run resumes where it stopped.
+Images that are no longer planned are deleted, so the folder always equals the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from dst3d import atomic
+from dst3d.config import BaseConfig, SynthesizeConfig
+from dst3d.schema import ImageRecord, relative
+from dst3d.seeding import derive_seed
+
+SYNTH_VERSION = 1  # bump when the same params would give different pixels
+INFO_KEY = "dst3d"  # PNG text chunk holding the key and provenance of a synthesized image
+IMAGES_DIR = "images"
+
+
+class SynthesizeError(ValueError):
+    """The inputs cannot be synthesized (missing prompts, missing files, mixed data roots)."""
+
+
+class Backend(Protocol):
+    name: str
+    batch_size: int
+
+    def make(self, records: Sequence[ImageRecord], root: Path) -> list[tuple[np.ndarray, dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    """One planned image: its output row (annotation inherited from the edges row) and its key."""
+
+    record: ImageRecord
+    key: str
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
+
+
+def file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        raise SynthesizeError(f"{path}: input file missing (re-run the upstream stage)") from None
+
+
+def pixel_settings(cfg: SynthesizeConfig) -> dict[str, Any]:
+    """The backend settings that change pixels (part of every key)."""
+    if cfg.backend == "controlnet":
+        from dst3d.synthesize.controlnet import pixel_settings as cn_settings
+
+        return {"backend": "controlnet", **cn_settings(cfg.controlnet)}
+    return {"backend": "composite", **dataclasses.asdict(cfg.composite)}
+
+
+def group_prompts(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Prompts rows by model id, in file order."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if not row.get("model_id") or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise SynthesizeError(f"prompts row without model_id/prompt: {row}")
+        out[row["model_id"]].append(row)
+    return dict(out)
+
+
+def plan(
+    edges: Sequence[ImageRecord],
+    prompts: Sequence[dict[str, Any]],
+    base: BaseConfig,
+    cfg: SynthesizeConfig,
+    out_dir: Path,
+) -> list[Item]:
+    """Every image to make: ``images_per_render`` per edges row of ``base.categories``, each with its own
+    prompt (the model's prompts in turn, from a seeded start), seed and path. Reads the inputs to hash them."""
+    root = out_dir.parent
+    by_model = group_prompts(prompts)
+    rows = sorted((r for r in edges if r.category in base.categories), key=lambda r: r.image_id)
+    missing = sorted({r.model_id for r in rows} - set(by_model))
+    if missing:
+        raise SynthesizeError(
+            f"no prompts for {len(missing)} model(s): {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+            "(re-run the prompts stage: its models must match the rendered ones)"
+        )
+    settings = json.dumps(pixel_settings(cfg), sort_keys=True)
+    need = ("edge",) if cfg.backend == "controlnet" else ("rgb", "mask")
+    items = []
+    for src in rows:
+        for field in need:
+            if not getattr(src, field):
+                raise SynthesizeError(f"image {src.image_id}: row has no {field!r} file (did the upstream stage run?)")
+        digests = {f: file_digest(root / getattr(src, f)) for f in ("rgb", "mask", "edge") if getattr(src, f)}
+        options = by_model[src.model_id]
+        start = derive_seed(base.seed, "synthesize-prompt", src.image_id) % len(options)
+        for k in range(cfg.images_per_render):
+            image_id = f"{src.image_id}_s{k:02d}"
+            seed = derive_seed(base.seed, "synthesize", image_id)
+            chosen = options[(start + k) % len(options)]
+            path = out_dir / IMAGES_DIR / _safe(src.category) / _safe(src.model_id) / f"{image_id}.png"
+            record = dataclasses.replace(
+                src,
+                image_id=image_id,
+                image=relative(out_dir, path),
+                seed=seed,
+                prompt=chosen["prompt"],
+                negative_prompt=chosen.get("negative_prompt") or "",
+                backend=cfg.backend,
+            )
+            blob = json.dumps(
+                [SYNTH_VERSION, settings, seed, record.prompt, record.negative_prompt, digests, src.width, src.height],
+                sort_keys=True,
+            )
+            items.append(Item(record=record, key=hashlib.sha256(blob.encode()).hexdigest()[:32]))
+    return items
+
+
+def read_info(path: Path) -> dict[str, Any] | None:
+    """The provenance stored in a synthesized PNG (None when absent or unreadable)."""
+    try:
+        with Image.open(path) as im:
+            text = im.info.get(INFO_KEY)  # text chunks before the image data: no pixel decoding needed
+        return json.loads(text) if text else None
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def encode_png(rgb: np.ndarray, info: dict[str, Any]) -> bytes:
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text(INFO_KEY, json.dumps(info, sort_keys=True))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", pnginfo=meta, compress_level=4)
+    return buf.getvalue()
+
+
+def edge_recall(image: np.ndarray, edge: np.ndarray, tolerance_px: int = 2) -> float | None:
+    """Share of the input's edge pixels with an output edge within ``tolerance_px``: does it follow the control?"""
+    want = edge > 127
+    if not want.any():
+        return None
+    got = cv2.Canny(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 100, 200) > 0
+    near = cv2.dilate(got.astype(np.uint8), np.ones((2 * tolerance_px + 1,) * 2, np.uint8)) > 0
+    return float(near[want].mean())
+
+
+def remove_stale(out_dir: Path, keep: set[Path]) -> int:
+    """Delete files under ``out_dir/images`` that are not planned (old params, killed runs' temp files)."""
+    folder = out_dir / IMAGES_DIR
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path not in keep:
+            path.unlink()
+            removed += 1
+    for path in sorted(folder.rglob("*"), reverse=True):  # deepest first
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return removed
+
+
+@dataclass
+class RunStats:
+    planned: int = 0
+    generated: int = 0
+    reused: int = 0
+    removed: int = 0
+    seconds_loading: float = 0.0
+    seconds_generating: float = 0.0
+    edge_recall: list[float] = dataclasses.field(default_factory=list)
+    backgrounds: Counter = dataclasses.field(default_factory=Counter)
+
+
+def run(
+    items: Sequence[Item],
+    out_dir: Path,
+    open_backend: Callable[[], Backend],
+    on_written: Callable[[Item], None] | None = None,
+    progress: bool = True,
+) -> RunStats:
+    """Make every image whose key is not on disk yet; delete unplanned files. The backend is opened (weights
+    checked and loaded) only when there is work, and before anything is deleted or written."""
+    from tqdm import tqdm
+
+    root = out_dir.parent
+    stats = RunStats(planned=len(items))
+    todo = []
+    for item in items:
+        info = read_info(root / item.record.image)
+        if info is not None and info.get("key") == item.key:
+            stats.reused += 1
+            _count(stats, info)
+        else:
+            todo.append(item)
+    backend = None
+    if todo:
+        t0 = time.perf_counter()
+        backend = open_backend()
+        stats.seconds_loading = time.perf_counter() - t0
+    stats.removed = remove_stale(out_dir, {root / it.record.image for it in items})
+    if backend is None:
+        return stats
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(todo), desc=f"synthesize ({backend.name})", unit="img", disable=not progress, mininterval=1.0)
+    step = max(1, backend.batch_size)
+    try:
+        for i in range(0, len(todo), step):
+            chunk = todo[i : i + step]
+            results = backend.make([it.record for it in chunk], root)
+            for item, (rgb, extra) in zip(chunk, results, strict=True):
+                rec = item.record
+                if rgb.shape[:2] != (rec.height, rec.width):
+                    raise RuntimeError(
+                        f"{backend.name} made {rgb.shape[:2]} for {rec.image_id}, wanted {rec.height}x{rec.width}"
+                    )
+                info = {"key": item.key, "image_id": rec.image_id, "seed": rec.seed, "backend": rec.backend, **extra}
+                if rec.edge:
+                    info["edge_recall"] = edge_recall(rgb, cv2.imread(str(root / rec.edge), cv2.IMREAD_GRAYSCALE))
+                atomic.write_bytes(root / rec.image, encode_png(rgb, info))
+                stats.generated += 1
+                _count(stats, info)
+                bar.update(1)
+                if on_written is not None:
+                    on_written(item)
+    finally:
+        bar.close()
+    stats.seconds_generating = time.perf_counter() - t0
+    return stats
+
+
+def _count(stats: RunStats, info: dict[str, Any]) -> None:
+    if info.get("edge_recall") is not None:
+        stats.edge_recall.append(float(info["edge_recall"]))
+    if info.get("background"):
+        stats.backgrounds[info["background"]] += 1
+
+
+def metrics(items: Sequence[Item], stats: RunStats, backend: str) -> dict[str, Any]:
+    """The stage's metrics JSON: counts by category and split, timing, controllability."""
+    rows = [it.record for it in items]
+    per_gen = stats.seconds_generating / stats.generated if stats.generated else None
+    return {
+        "backend": backend,
+        "images": stats.planned,
+        "generated": stats.generated,
+        "reused": stats.reused,
+        "removed": stats.removed,
+        "per_category": dict(sorted(Counter(r.category for r in rows).items())),
+        "per_split": dict(sorted(Counter(r.split for r in rows).items())),
+        "distinct_prompts": len({r.prompt for r in rows}),
+        "seconds_loading": round(stats.seconds_loading, 3),
+        "seconds_generating": round(stats.seconds_generating, 3),
+        "seconds_per_generated_image": None if per_gen is None else round(per_gen, 4),
+        "edge_recall_mean": round(float(np.mean(stats.edge_recall)), 4) if stats.edge_recall else None,
+        "backgrounds": dict(sorted(stats.backgrounds.items())),
+    }

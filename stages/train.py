@@ -1,0 +1,68 @@
+"""train stage: the rows train.data picks -> data/train (model.safetensors, predictions) + metrics, plots."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    for stage in ("render", "synthesize", "kcf"):
+        ap.add_argument(f"--{stage}", default=f"data/{stage}")
+    ap.add_argument("--out", default="data/train")
+    ap.add_argument("--plots", default="metrics/plots/train")
+    ap.add_argument("--metrics", default="metrics/train.json")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    import torch
+
+    from dst3d import atomic, tracking
+    from dst3d import train as tr
+    from dst3d.config import load_all
+    from dst3d.datasets import samples_from_records
+    from dst3d.models import build_model, save_model
+    from dst3d.schema import write_json, write_jsonl
+    from dst3d.seeding import derive_seed
+
+    typed = load_all(args.params)
+    base, cfg, track = typed["base"], typed["train"], typed["tracking"]
+    torch.set_num_threads(tr.auto_threads(cfg.fit))
+    cats = list(base.categories)
+    manifests = {s: Path(getattr(args, s)) / "manifest.jsonl" for s in ("render", "synthesize", "kcf")}
+    rows, manifest, field = tr.training_rows(cfg, manifests)
+    train_samples = samples_from_records(rows, manifest, cats, field)
+    sets, notes = tr.evaluation_sets(cfg, manifests["synthesize"], cats, base.seed)
+    seed = derive_seed(base.seed, "train")
+    model = build_model(cfg.model, len(cats), seed)
+    params = {"base": dataclasses.asdict(base), "train": dataclasses.asdict(cfg)}
+    with tracking.start_run(track, "train", params) as run:
+        result = tr.train_and_evaluate(model, train_samples, sets, cfg, seed, on_epoch=lambda r: run.log_metrics(
+            r, step=r["epoch"]))
+        with atomic.staged_dir(args.out) as staging:
+            save_model(staging / "model.safetensors", model, {"categories": cats, "data": cfg.data})
+            write_jsonl(staging / "predictions.jsonl", result.prediction_rows(cats))
+            write_json(staging / "report.json", {**result.summaries, "notes": notes})
+        tr.write_plots(Path(args.plots), result, cats)
+        metrics = {**result.metrics(), "n_train": len(train_samples),
+                   "seconds_total": round(time.perf_counter() - t0, 2)}
+        write_json(args.metrics, metrics)
+        run.log_metrics(metrics)
+        run.log_artifact(args.plots, "plots")
+        run.log_artifact(args.metrics)
+        run.log_artifact(Path(args.out) / "report.json")
+        if track.log_model:
+            run.log_artifact(Path(args.out) / "model.safetensors", "model")
+    summary = ", ".join(f"{k} Acc@pi/6 {v['acc_pi_6']}" for k, v in metrics.items() if isinstance(v, dict))
+    print(f"train: {cfg.data}, {len(train_samples)} images, {cfg.fit.epochs} epochs; {summary} -> {args.out} "
+          f"({metrics['seconds_total']:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Data loading, the PASCAL3D+-layout reader, training on a learnable fixture, and the train stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from pose_fixture import make_dataset
+
+from dst3d import datasets
+from dst3d import train as tr
+from dst3d.config import AugmentConfig, FitConfig, PoseModelConfig, TrainConfig
+from dst3d.models import build_model, load_model
+from dst3d.schema import ImageRecord, read_manifest, write_manifest
+
+CATS = ("car", "chair")
+FAST_FIT = FitConfig(image_size=48, epochs=8, batch_size=16, lr=0.01, workers=0, threads=1,
+                     augment=AugmentConfig(enabled=False))
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("train") / "data", models_per_category=4, views=40, px=48, seed=2,
+                        azimuths=8)
+
+
+def _samples(root: Path, split: str, field: str = "image", **kw) -> list[datasets.PoseSample]:
+    manifest = root / ("render" if field == "rgb" else "synthesize") / "manifest.jsonl"
+    rows = [r for r in read_manifest(manifest, ImageRecord) if r.split == split]
+    return datasets.samples_from_records(rows, manifest, CATS, field, **kw)
+
+
+# --------------------------------------------------------------------------- PASCAL3D+ layout
+def _write_image(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((20, 30, 3), 90, np.uint8))
+
+
+def test_pose_folder_jsonl_reader(tmp_path):
+    _write_image(tmp_path / "images" / "a.jpg")
+    _write_image(tmp_path / "images" / "b.png")
+    rows = [{"image": "images/a.jpg", "category": "car", "azimuth": 90, "elevation": 10.0, "theta": -5,
+             "bbox": [2, 3, 12, 18]},
+            {"image": "images/b.png", "category": "chair", "azimuth": 0, "elevation": 0, "theta": 0},
+            {"image": "images/b.png", "category": "person", "azimuth": 0, "elevation": 0, "theta": 0}]
+    (tmp_path / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples, skipped = datasets.read_pose_folder(tmp_path, CATS)
+    assert skipped == {"person": 1} and [s.category for s in samples] == ["car", "chair"]
+    assert samples[0].angles == pytest.approx((math.pi / 2, math.radians(10), math.radians(-5)))
+    assert samples[0].bbox == (2, 3, 12, 18) and samples[1].bbox is None and samples[1].label == 1
+    img = datasets.prepare(samples[0], FAST_FIT, None)
+    assert img.shape == (48, 48, 3) and img.dtype == np.uint8
+    x = datasets.normalize(torch.from_numpy(img)[None])
+    assert x.shape == (1, 3, 48, 48) and x.dtype == torch.float32
+
+
+def test_pose_folder_csv_reader_and_errors(tmp_path):
+    _write_image(tmp_path / "x.png")
+    (tmp_path / "annotations.csv").write_text(
+        "image,category,azimuth,elevation,theta,x0,y0,x1,y1\nx.png,car,180,5,0,1,1,10,10\nx.png,car,10,0,0,,,,\n")
+    samples, _ = datasets.read_pose_folder(tmp_path, CATS)
+    assert samples[0].angles[0] == pytest.approx(math.pi) and samples[0].bbox == (1, 1, 10, 10)
+    assert samples[1].bbox is None
+    (tmp_path / "annotations.csv").write_text("image,category,azimuth\nx.png,car,1\n")
+    with pytest.raises(datasets.DataError, match="elevation"):
+        datasets.read_pose_folder(tmp_path, CATS)
+    (tmp_path / "annotations.csv").write_text("image,category,azimuth,elevation,theta\nmissing.png,car,1,2,3\n")
+    with pytest.raises(datasets.DataError, match="not found"):
+        datasets.read_pose_folder(tmp_path, CATS)
+    with pytest.raises(datasets.DataError, match="annotations.jsonl"):
+        datasets.read_pose_folder(tmp_path / "nowhere", CATS)
+
+
+def test_rows_without_files_or_with_unknown_categories_are_errors(data_root):
+    manifest = data_root / "render" / "manifest.jsonl"
+    rows = read_manifest(manifest, ImageRecord)[:2]
+    with pytest.raises(datasets.DataError, match="'image'"):
+        datasets.samples_from_records(rows, manifest, CATS, "image")  # renders have no synthesized image
+    with pytest.raises(datasets.DataError, match="base.categories"):
+        datasets.samples_from_records(rows, manifest, ("boat",), "rgb")
+
+
+# --------------------------------------------------------------------------- loading
+def _epoch(samples, cfg, workers, cache=None):
+    ds = datasets.PoseDataset(samples, cfg, 41, seed=5, train=True, cache=cache)
+    sampler = datasets.EpochBatchSampler(len(ds), 8, seed=5, epochs=1, start_epoch=3)
+    return [b["image"] for b in datasets.make_loader(ds, 8, workers, sampler)]
+
+
+def test_augmentation_is_the_same_in_worker_processes(data_root):
+    samples = _samples(data_root, "test")[:16]
+    cfg = dataclasses.replace(FAST_FIT, augment=AugmentConfig())
+    in_main, in_workers = _epoch(samples, cfg, 0), _epoch(samples, cfg, 2)
+    assert all(torch.equal(a, b) for a, b in zip(in_main, in_workers, strict=True))
+    cache = datasets.build_cache(samples, dataclasses.replace(cfg, workers=2))
+    assert cache.shape == (16, datasets.cache_side(cfg), datasets.cache_side(cfg), 3)
+    assert all(torch.equal(a, b) for a, b in zip(_epoch(samples, cfg, 0, cache), _epoch(samples, cfg, 2, cache),
+                                                 strict=True))
+    assert datasets.build_cache(samples, dataclasses.replace(cfg, cache_mb=0)) is None
+
+
+def test_cached_patches_give_the_same_crops(data_root):
+    s = _samples(data_root, "test")[0]
+    direct = datasets.prepare(s, FAST_FIT, None)
+    cached = datasets.prepare_cached(datasets.cache_patch(s, FAST_FIT), FAST_FIT, None)
+    assert np.abs(direct.astype(int) - cached.astype(int)).mean() < 3  # one resampling more (grey levels)
+
+
+def test_derived_ood_images_change_background_and_light_but_not_the_mask(data_root):
+    plain = _samples(data_root, "test", "rgb")[0]
+    ood = _samples(data_root, "test", "rgb", ood_seed=0)[0]
+    a, b = datasets.load_rgb(plain, 0), datasets.load_rgb(ood, 0)
+    alpha = cv2.imread(plain.path, cv2.IMREAD_UNCHANGED)[..., 3]
+    assert np.abs(a.astype(int) - b.astype(int))[alpha == 0].mean() > 20  # a new background
+    assert np.array_equal(b, datasets.load_rgb(ood, 0))  # seeded
+    assert ood.ood_seed != _samples(data_root, "test", "rgb", ood_seed=1)[0].ood_seed
+
+
+# --------------------------------------------------------------------------- training
+def test_pose_estimator_learns_the_fixture(data_root):
+    train, test = _samples(data_root, "train"), _samples(data_root, "test")
+    model = build_model(PoseModelConfig(width=8), len(CATS), seed=0)
+    cfg = TrainConfig(fit=FAST_FIT, eval_every=4)
+    res = tr.train_and_evaluate(model, train, {"test": test}, cfg, seed=0)
+    m = res.metrics()["test"]
+    print("fixture test split:", m)
+    # Chance: Acc@pi/6 ~ 1/6 (8 azimuths, one bin of 41), top-1 = 1/2; these are unseen instances.
+    assert m["acc_pi_6"] > 0.6 and m["top1"] > 0.9 and m["n"] == len(test)
+    assert res.history[3]["test_acc_pi_6"] is not None and "test_acc_pi_6" not in res.history[0]
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    # the final evaluation reuses the last epoch's predictions of the test set
+    assert res.history[-1]["test_acc_pi_6"] == m["acc_pi_6"]
+
+
+def test_training_rows_follow_train_data(data_root, tmp_path):
+    synth = data_root / "synthesize" / "manifest.jsonl"
+    rows = read_manifest(synth, ImageRecord)
+    kept = [dataclasses.replace(r, kcf_keep=(i % 2 == 0), kcf_score=0.1) if r.split == "train" else r
+            for i, r in enumerate(rows)]
+    kcf_manifest = data_root / "kcf" / "manifest.jsonl"
+    write_manifest(kcf_manifest, kept)
+    manifests = {"render": data_root / "render" / "manifest.jsonl", "synthesize": synth, "kcf": kcf_manifest}
+    n_train = sum(r.split == "train" for r in rows)
+    expected = (("render", n_train, "rgb"), ("synthesize", n_train, "image"), ("kcf", n_train // 2, "image"))
+    for data, n, field in expected:
+        got, manifest, f = tr.training_rows(TrainConfig(data=data), manifests)
+        assert (len(got), f, manifest) == (n, field, manifests[data])
+    write_manifest(tmp_path / "m.jsonl", rows)  # a kcf manifest whose train rows were never scored
+    with pytest.raises(ValueError, match="kcf_keep"):
+        tr.training_rows(TrainConfig(data="kcf"), {**manifests, "kcf": tmp_path / "m.jsonl"})
+
+
+def test_train_stage_end_to_end(data_root, tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
+    import train as train_stage
+
+    # a PASCAL3D+-layout folder made of two test renders (degrees, as the format says)
+    p3d = tmp_path / "p3d"
+    lines = []
+    for s in _samples(data_root, "test", "rgb")[:2]:
+        _write_image(p3d / Path(s.path).name)
+        lines.append(json.dumps({"image": Path(s.path).name, "category": s.category,
+                                 **dict(zip(("azimuth", "elevation", "theta"), np.degrees(s.angles), strict=True))}))
+    (p3d / "annotations.jsonl").write_text("\n".join(lines) + "\n")
+    params = {"base": {"seed": 0, "categories": list(CATS)},
+              "train": {"data": "synthesize", "pascal3d": str(p3d), "eval_every": 0,
+                        "model": dataclasses.asdict(PoseModelConfig(width=8)),
+                        "fit": {**dataclasses.asdict(FAST_FIT), "epochs": 2}},
+              "tracking": {"enabled": False}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    args = ["--params", "params.yaml", "--render", str(data_root / "render"), "--synthesize",
+            str(data_root / "synthesize"), "--kcf", str(data_root / "kcf"), "--out", "out", "--plots", "plots",
+            "--metrics", "train.json"]
+    assert train_stage.main(args) == 0
+    metrics = json.loads((tmp_path / "train.json").read_text())
+    assert set(metrics) >= {"test", "ood", "pascal3d", "images_per_s", "data_wait", "n_train"}
+    assert metrics["test"]["n"] == 80 and metrics["ood"]["n"] == 80 and metrics["pascal3d"]["n"] == 2
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["notes"]["ood_source"].startswith("derived")
+    for name in ("curves.csv", "curves.png", "confusion.csv", "confusion.png", "per_category.csv"):
+        assert (tmp_path / "plots" / name).stat().st_size > 0
+    model, meta = load_model(tmp_path / "out" / "model.safetensors")
+    assert meta["categories"] == list(CATS) and meta["data"] == "synthesize"
+    preds = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
+    assert len(preds) == 80 + 80 + 2
