@@ -9,3 +9,4 @@ echo
 echo "dataset:  $(pwd)/data/   (one folder per stage; manifests are data/<stage>/manifest.jsonl)"
 echo "metrics:  $(pwd)/metrics/   (dvc metrics show)"
 echo "plots:    $(pwd)/metrics/plots/   (dvc plots show)"
+echo "mlflow:   sqlite:///$(pwd)/mlflow.db   (mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db)"

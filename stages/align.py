@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     with atomic.staged_dir(args.out) as staging:
         rows, metrics = align.align_all(candidates, cfg, staging, stage=Path(args.out).name)
         write_manifest(staging / "manifest.jsonl", rows)
-    Path(args.plots).mkdir(parents=True, exist_ok=True)  # a declared DVC output even when the sheet is off
+    # Always something in the declared plots folder: git cannot carry an empty folder, so a clone would
+    # see the output as deleted when the contact sheet is off.
+    counts = "".join(f"{cat},{n}\n" for cat, n in sorted(metrics["per_category"].items()))
+    atomic.write_text(Path(args.plots) / "models_per_category.csv", "category,models\n" + counts)
     if cfg.contact_sheet:
         from dst3d.assets.contact_sheet import write_contact_sheet
 

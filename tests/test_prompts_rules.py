@@ -100,6 +100,7 @@ GOOD = "A red sedan parked on a quiet street at dusk."
 FAILING = {
     "empty": "   \n ",
     "multi_line": "A red car on a street.\nIt is evening.",
+    "garbled": "A red car on a quiet street, bonne boireÃ¨re",
     "list": "1. A red car on a quiet street at dusk",
     "markdown": "A **red car** on a quiet street at dusk",
     "quotes": 'A "red car" on a quiet street at dusk',
@@ -143,6 +144,13 @@ def test_too_long_is_decided_by_clip_tokens_not_characters(validator, clip):
     assert validator.check(base + "today", CAR).rule == "too_long"
     # A short text of rare words can exceed the limit although it has few characters per token.
     assert clip.length("A car " + "x" * 8) < clip.length("A car " + " ".join("qzx" for _ in range(4)))
+
+
+def test_garbled_text_is_caught_but_accents_are_fine(validator):
+    garbled = ("A red car on a quiet street \ufffd", "A red car on a street 🚗", "A red car\x07 on a street")
+    for text in garbled:
+        assert validator.check(text, CAR).rule == "garbled", repr(text)
+    assert validator.check("A red car outside a café in Zürich at dusk", CAR).ok
 
 
 def test_chat_artefacts_caught_anywhere(validator):

@@ -394,7 +394,7 @@ class PromptSamplingConfig:
     """Sampling settings shared by the ``llm`` and ``openai`` backends."""
 
     do_sample: bool = True
-    temperature: float = 0.8
+    temperature: float = 0.9
     top_p: float = 0.95
     top_k: int = 50  # llm only (the OpenAI API has no top_k); 0 = off
     repetition_penalty: float = 1.1  # llm only; 1.0 = off

@@ -20,6 +20,7 @@ RULES: tuple[str, ...] = (
     "empty",
     "truncated",
     "multi_line",
+    "garbled",
     "list",
     "markdown",
     "quotes",
@@ -48,6 +49,12 @@ _ARTEFACT_ANYWHERE = re.compile(
 _LABEL = re.compile(r"^(?:[\w'-]+ ){0,2}[\w'-]+:\s")
 # A photo caption describes the scene; "I"/"we" replies are chat or story-telling, not captions.
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'll|I'd)\b|\b(?:me|my|mine|we|we're|our|ours)\b", re.IGNORECASE)
+# Broken decoding and non-text: U+FFFD, UTF-8 read as Latin-1 ("Ã¨", "â€™"), emoji and pictographs,
+# control characters. A small model emits these when it samples half of a multi-byte character.
+_GARBLED = re.compile(
+    "\ufffd|[ÃÂ][\u0080-\u00bf]|â€|[\u0000-\u0008\u000b-\u001f\u007f]"
+    "|[\u2600-\u27bf\U0001f000-\U0001faff\ufe0f]"
+)
 _QUOTES = re.compile(r"[\"“”„‟«»「」]|^'|'$|^‘|’$")
 _LIST = re.compile(r"(^|\n)\s*(?:[-*•+]|\d+[.)])\s+")
 _MARKDOWN = re.compile(r"\*\*|__|`|~~|#|\[[^\]]*\]\([^)]*\)|^\s*>", re.MULTILINE)
@@ -148,6 +155,7 @@ class Validator:
             rule = "list" if _LIST.search(prompt) else "multi_line"
             return Verdict(prompt, rule, n_tokens)
         for rule, bad in (
+            ("garbled", _GARBLED.search(prompt)),
             ("list", _LIST.search(prompt)),
             ("markdown", _MARKDOWN.search(prompt)),
             ("quotes", _QUOTES.search(prompt)),

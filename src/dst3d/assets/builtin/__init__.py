@@ -25,23 +25,11 @@ import numpy as np
 
 from dst3d.assets.builtin import aircraft, furniture, household, twowheel, vehicles, watercraft
 from dst3d.assets.builtin._common import Asset, Part
+from dst3d.config import PASCAL3D_CATEGORIES
 
 __all__ = ["CATEGORIES", "KEYPOINT_NAMES", "Asset", "Part", "generate"]
 
-CATEGORIES: tuple[str, ...] = (
-    "aeroplane",
-    "bicycle",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "chair",
-    "diningtable",
-    "motorbike",
-    "sofa",
-    "train",
-    "tvmonitor",
-)
+CATEGORIES: tuple[str, ...] = PASCAL3D_CATEGORIES  # one list for the whole project (config.py)
 
 _GENERATORS: dict[str, Callable[[np.random.Generator], Asset]] = {
     "aeroplane": aircraft.aeroplane,
