@@ -310,9 +310,7 @@ def car(rng: np.random.Generator) -> Asset:
     grille_h = 0.22 if kind in ("suv", "pickup") else 0.12
     b.add(
         "grille",
-        P.rounded_box(
-            (W * (0.36 if kind != "pickup" else 0.48), 0.08, grille_h), 0.02, (0, y0 + 0.02, z_hl - 0.02), 1
-        ),
+        P.rounded_box((W * (0.36 if kind != "pickup" else 0.48), 0.08, grille_h), 0.02, (0, y0 + 0.02, z_hl - 0.02), 1),
         DARK,
     )
     bumper_z = gc + 0.2
@@ -326,9 +324,7 @@ def car(rng: np.random.Generator) -> Asset:
     b.kp_pair("taillight", (x_tl + 0.08, -y0 + 0.03, z_tl))
     ym = Y(fa) + 0.12
     xm = half_width(ym) + 0.13
-    b.add_sym(
-        "mirrors", P.rounded_box((0.17, 0.07, 0.11), 0.025, (xm - 0.03, ym, belt + 0.06), 1), roof_color
-    )
+    b.add_sym("mirrors", P.rounded_box((0.17, 0.07, 0.11), 0.025, (xm - 0.03, ym, belt + 0.06), 1), roof_color)
     b.add_sym(
         "mirrors",
         P.box_between((half_width(ym) - 0.05, ym - 0.02, belt), (xm - 0.1, ym + 0.02, belt + 0.04)),
@@ -345,9 +341,7 @@ def car(rng: np.random.Generator) -> Asset:
         for sx in (1, -1):
             b.add(
                 "body",
-                P.box_between(
-                    (sx * (W / 2 - 0.065), bed0, deck - 0.02), (sx * (W / 2 - 0.005), bed1, deck + wall)
-                ),
+                P.box_between((sx * (W / 2 - 0.065), bed0, deck - 0.02), (sx * (W / 2 - 0.005), bed1, deck + wall)),
                 body,
             )
         b.add(
@@ -462,9 +456,7 @@ def bus(rng: np.random.Generator) -> Asset:
         quad = np.array([g0, g0 - out * 1.5, g1 - out * 1.5, g1])
         b.add("windscreen", P.extrude(quad, W * 0.86, "yz"), GLASS)
     else:
-        b.add(
-            "windscreen", P.box((W * 0.88, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS
-        )
+        b.add("windscreen", P.box((W * 0.88, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS)
         b.add("sign", P.box((W * 0.7, 0.05, 0.22), (0, yb - 0.01, H - 0.26)), (0.95, 0.6, 0.1))
     if kind == "double-decker":
         b.add("windscreen", P.box((W * 0.88, 0.06, 0.85), (0, yb - 0.005, H - 0.75)), GLASS)
@@ -492,11 +484,7 @@ def bus(rng: np.random.Generator) -> Asset:
         for side in (1, -1):
             for k in range(n):
                 ya = start + (end - start - span) / 2 + k * (pane + gap)
-                if (
-                    side == -1
-                    and z0 < 2.2
-                    and any(d - 0.05 < ya + pane and ya < d + door_w + 0.05 for d in doors)
-                ):
+                if side == -1 and z0 < 2.2 and any(d - 0.05 < ya + pane and ya < d + door_w + 0.05 for d in doors):
                     continue
                 b.add(
                     "windows",
@@ -523,9 +511,7 @@ def bus(rng: np.random.Generator) -> Asset:
         for side in (1, -1):
             b.add(
                 "stripe",
-                P.box_between(
-                    (side * (W / 2 - 0.01), yf + 0.05, 1.05), (side * (W / 2 + 0.012), y1 - 0.05, 1.15)
-                ),
+                P.box_between((side * (W / 2 - 0.01), yf + 0.05, 1.05), (side * (W / 2 + 0.012), y1 - 0.05, 1.15)),
                 stripe,
             )
 
@@ -569,9 +555,7 @@ def bus(rng: np.random.Generator) -> Asset:
             6,
         )
         b.add_sym("mirrors", arm, DARK)
-        b.add_sym(
-            "mirrors", P.rounded_box((0.1, 0.06, 0.4), 0.02, (W / 2 + 0.25, yb - 0.35, H - 0.9), 1), DARK
-        )
+        b.add_sym("mirrors", P.rounded_box((0.1, 0.06, 0.4), 0.02, (W / 2 + 0.25, yb - 0.35, H - 0.9), 1), DARK)
     else:
         b.add_sym("mirrors", P.rounded_box((0.1, 0.15, 0.22), 0.03, (W / 2 + 0.1, yb + 0.3, 1.35), 1), DARK)
     extras = []
@@ -604,6 +588,18 @@ def bus(rng: np.random.Generator) -> Asset:
 
 # =========================================================================== train
 _TRAIN_KINDS = ("high-speed train", "diesel locomotive", "steam locomotive", "commuter train")
+
+
+def _pantograph(b: Builder, y: float, H: float, heights: tuple[float, float, float]) -> None:
+    """Roof pantograph of an electric unit at ``y``: base, folded arm, collector bar (heights above H)."""
+    mid, top, bar = heights
+    b.add("pantograph", P.box((0.8, 1.2, 0.25), (0, y, H + 0.1)), DARK)
+    b.add(
+        "pantograph",
+        P.tube(np.array([[0, y - 0.5, H + 0.2], [0, y + 0.4, H + mid], [0, y - 0.4, H + top]]), 0.05, 6),
+        DARK,
+    )
+    b.add("pantograph", P.box((1.6, 0.1, 0.05), (0, y - 0.4, H + bar)), DARK)
 
 
 def _bogie(b: Builder, yc: float, gauge: float, r: float, wheelbase: float, frame: RGB) -> list[float]:
@@ -680,17 +676,13 @@ def train(rng: np.random.Generator) -> Asset:
         b.add("windscreen", P.transform(win, P.rotation((1, 0, 0), ang), (0, yw, zw + 0.05)), GLASS)
         b.add_sym(
             "stripe",
-            P.box_between(
-                (W / 2 - 0.02, y0 + nose * 0.6, floor + 0.35), (W / 2 + 0.02, y0 + Lc - 0.2, floor + 0.6)
-            ),
+            P.box_between((W / 2 - 0.02, y0 + nose * 0.6, floor + 0.35), (W / 2 + 0.02, y0 + Lc - 0.2, floor + 0.6)),
             accent,
         )
         _side_windows(b, y0 + nose + 1.0, y0 + Lc - 1.0, floor + 1.0, floor + 1.75, W / 2, 1.1, 0.5)
         z_hl = floor + 0.15
         x_hl = W * 0.22
-        b.add_sym(
-            "headlights", P.sphere((x_hl, y0 + nose * 0.1, z_hl + 0.15), (0.25, 0.22, 0.1), 10, 5), HEADLIGHT
-        )
+        b.add_sym("headlights", P.sphere((x_hl, y0 + nose * 0.1, z_hl + 0.15), (0.25, 0.22, 0.1), 10, 5), HEADLIGHT)
         b.kp_pair("headlight", (x_hl, y0 + nose * 0.1 - 0.1, z_hl + 0.15))
         b.kp_pair("front_top", (W * 0.3, yw, zw + 0.1))
         b.kp_pair("front_bottom", (W * 0.2, y0 + 0.2, floor - 0.3))
@@ -698,23 +690,7 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, y0 + Lc - 2.5, gauge, wr, 2.5, DARK)
         tail_h = H
         extras.append("streamlined nose")
-        b.add("pantograph", P.box((0.8, 1.2, 0.25), (0, y0 + Lc * 0.6, H + 0.1)), DARK)
-        b.add(
-            "pantograph",
-            P.tube(
-                np.array(
-                    [
-                        [0, y0 + Lc * 0.6 - 0.5, H + 0.2],
-                        [0, y0 + Lc * 0.6 + 0.4, H + 1.0],
-                        [0, y0 + Lc * 0.6 - 0.4, H + 1.6],
-                    ]
-                ),
-                0.05,
-                6,
-            ),
-            DARK,
-        )
-        b.add("pantograph", P.box((1.6, 0.1, 0.05), (0, y0 + Lc * 0.6 - 0.4, H + 1.62)), DARK)
+        _pantograph(b, y0 + Lc * 0.6, H, (1.0, 1.6, 1.62))
     elif kind == "diesel locomotive":
         Lc, H = uniform(rng, 17.0, 21.0), uniform(rng, 4.1, 4.4)
         deck = floor + 0.15
@@ -750,9 +726,7 @@ def train(rng: np.random.Generator) -> Asset:
         for k in range(3):
             b.add(
                 "fans",
-                P.cylinder(
-                    (0, cab1 + 3 + k * 3.5, hood_h - 0.05), (0, cab1 + 3 + k * 3.5, hood_h + 0.08), 0.6, 16
-                ),
+                P.cylinder((0, cab1 + 3 + k * 3.5, hood_h - 0.05), (0, cab1 + 3 + k * 3.5, hood_h + 0.08), 0.6, 16),
                 DARK,
             )
         b.add("windscreen", P.box((W * 0.8, 0.06, 0.8), (0, cab0 - 0.005, H - 0.75)), GLASS)
@@ -771,17 +745,13 @@ def train(rng: np.random.Generator) -> Asset:
         for sx in (1, -1):  # hand rails along the walkway
             b.add(
                 "rails",
-                P.box_between(
-                    (sx * (W / 2 - 0.06), cab1, deck + 0.9), (sx * (W / 2 - 0.02), y0 + Lc, deck + 0.95)
-                ),
+                P.box_between((sx * (W / 2 - 0.06), cab1, deck + 0.9), (sx * (W / 2 - 0.02), y0 + Lc, deck + 0.95)),
                 CHROME,
             )
         b.add("fuel_tank", P.rounded_box((W * 0.8, 4.0, 0.9), 0.3, (0, y0 + Lc / 2, floor - 0.6), 2), DARK)
         z_hl = H - 1.65
         x_hl = W * 0.18
-        b.add_sym(
-            "headlights", P.cylinder((x_hl, y0 + 0.1, z_hl), (x_hl, y0 - 0.02, z_hl), 0.14, 12), HEADLIGHT
-        )
+        b.add_sym("headlights", P.cylinder((x_hl, y0 + 0.1, z_hl), (x_hl, y0 - 0.02, z_hl), 0.14, 12), HEADLIGHT)
         b.kp_pair("headlight", (x_hl, y0 + 0.05, z_hl))
         b.kp_pair("front_top", (W * 0.4, cab0, H))
         b.kp_pair("front_bottom", (W / 2, y0, floor - 0.3))
@@ -823,9 +793,7 @@ def train(rng: np.random.Generator) -> Asset:
         b.add("cab", P.box_between((-W / 2 + 0.1, cab0, deck), (W / 2 - 0.1, y0 + Lc, H - 0.25)), body)
         b.add(
             "cab_roof",
-            P.rounded_box(
-                (W - 0.05, Lc - (cab0 - y0) + 0.4, 0.2), 0.08, (0, cab0 + (y0 + Lc - cab0) / 2, H - 0.2), 2
-            ),
+            P.rounded_box((W - 0.05, Lc - (cab0 - y0) + 0.4, 0.2), 0.08, (0, cab0 + (y0 + Lc - cab0) / 2, H - 0.2), 2),
             DARK,
         )
         b.add_sym(
@@ -846,9 +814,7 @@ def train(rng: np.random.Generator) -> Asset:
                     P.cylinder((sx * 0.72, yw, drive_r), (sx * 0.9, yw, drive_r), drive_r, 24),
                     red,
                 )
-                b.add(
-                    "tyres", P.torus((sx * 0.91, yw, drive_r), drive_r - 0.06, 0.06, (1, 0, 0), 24, 6), DARK
-                )
+                b.add("tyres", P.torus((sx * 0.91, yw, drive_r), drive_r - 0.06, 0.06, (1, 0, 0), 24, 6), DARK)
             axles.append(yw)
         for sx in (1, -1):
             b.add(
@@ -921,9 +887,7 @@ def train(rng: np.random.Generator) -> Asset:
         zw0, zw1 = floor + 1.25, H - 0.5
         p0 = np.array([y0 + 0.2 + rake * 0.1 - 0.04, zw0])
         p1 = np.array([y0 + 0.2 + rake * 0.88 - 0.04, zw1])
-        b.add(
-            "windscreen", P.extrude(np.array([p0, p1, p1 + (0.12, 0), p0 + (0.12, 0)]), W * 0.86, "yz"), GLASS
-        )
+        b.add("windscreen", P.extrude(np.array([p0, p1, p1 + (0.12, 0), p0 + (0.12, 0)]), W * 0.86, "yz"), GLASS)
         b.add(
             "sign",
             P.box((W * 0.5, 0.06, 0.25), (0, y0 + 0.2 + rake * 0.95 - 0.02, H - 0.3)),
@@ -950,9 +914,7 @@ def train(rng: np.random.Generator) -> Asset:
         )
         b.add_sym(
             "stripe",
-            P.box_between(
-                (W / 2 - 0.02, y0 + 0.4, floor + 0.2), (W / 2 + 0.022, y0 + Lc - 0.1, floor + 0.45)
-            ),
+            P.box_between((W / 2 - 0.02, y0 + 0.4, floor + 0.2), (W / 2 + 0.022, y0 + Lc - 0.1, floor + 0.45)),
             accent,
         )
         z_hl = floor + 0.45
@@ -964,23 +926,7 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, y0 + 2.8, gauge, wr, 2.5, DARK)
         axles += _bogie(b, y0 + Lc - 2.8, gauge, wr, 2.5, DARK)
         tail_h = H
-        b.add("pantograph", P.box((0.8, 1.2, 0.25), (0, y0 + Lc * 0.5, H + 0.1)), DARK)
-        b.add(
-            "pantograph",
-            P.tube(
-                np.array(
-                    [
-                        [0, y0 + Lc * 0.5 - 0.5, H + 0.2],
-                        [0, y0 + Lc * 0.5 + 0.4, H + 0.9],
-                        [0, y0 + Lc * 0.5 - 0.4, H + 1.5],
-                    ]
-                ),
-                0.05,
-                6,
-            ),
-            DARK,
-        )
-        b.add("pantograph", P.box((1.6, 0.1, 0.05), (0, y0 + Lc * 0.5 - 0.4, H + 1.52)), DARK)
+        _pantograph(b, y0 + Lc * 0.5, H, (0.9, 1.5, 1.52))
 
     end = y0 + Lc
     if n_cars == 2:  # one passenger coach behind the leading unit
@@ -988,14 +934,10 @@ def train(rng: np.random.Generator) -> Asset:
         c0 = end + gap
         cl = uniform(rng, 16.0, 20.0)
         ch = min(tail_h, 4.0) if kind != "steam locomotive" else 3.9
-        coach_color = (
-            body if kind != "steam locomotive" else COLORS[choice(rng, ("dark red", "dark green", "brown"))]
-        )
+        coach_color = body if kind != "steam locomotive" else COLORS[choice(rng, ("dark red", "dark green", "brown"))]
         b.add(
             "coach",
-            P.rounded_box(
-                (W * 0.98, cl, ch - floor + 0.35), 0.3, (0, c0 + cl / 2, (floor - 0.35 + ch) / 2), 3
-            ),
+            P.rounded_box((W * 0.98, cl, ch - floor + 0.35), 0.3, (0, c0 + cl / 2, (floor - 0.35 + ch) / 2), 3),
             coach_color,
         )
         b.add(
@@ -1006,9 +948,7 @@ def train(rng: np.random.Generator) -> Asset:
         _side_windows(b, c0 + 1.0, c0 + cl - 1.0, floor + 0.95, ch - 0.75, W * 0.49, 1.2, 0.4)
         b.add_sym(
             "stripe",
-            P.box_between(
-                (W * 0.49 - 0.02, c0 + 0.3, floor + 0.25), (W * 0.49 + 0.022, c0 + cl - 0.3, floor + 0.45)
-            ),
+            P.box_between((W * 0.49 - 0.02, c0 + 0.3, floor + 0.25), (W * 0.49 + 0.022, c0 + cl - 0.3, floor + 0.45)),
             accent,
         )
         axles += _bogie(b, c0 + 2.5, gauge, wr, 2.5, DARK)
