@@ -4,7 +4,7 @@
 
 The renders are made once with the opengl backend (real RGBA renders of builtin assets, as the render
 stage writes them). "bare loop" = upstream's recipe in one process: ``cv2.imread`` (alpha dropped),
-``cv2.Canny(img, 100, 200)``, ``cv2.imwrite``. "stage library" = ``dst3d.edges.run`` (alpha-aware
+``cv2.Canny(img, 100, 200)``, ``cv2.imwrite``. "stage library" = ``dst3d.edges.detect.run`` (alpha-aware
 Canny, 3-channel PNG, atomic writes, edge statistics) with 1 and 2 worker processes; "stage script" =
 ``stages/edges.py`` end to end (params, manifest in/out, staging folder, grid, metrics). Best of
 ``--repeat`` runs each, to damp the noise of a shared machine.
@@ -25,8 +25,11 @@ from pathlib import Path
 import cv2
 import yaml
 
-from dst3d import edges
-from dst3d.config import AlignConfig, BaseConfig, EdgesConfig, RenderConfig
+from dst3d.assets.params import AlignConfig
+from dst3d.edges import detect as edges
+from dst3d.edges.params import EdgesConfig
+from dst3d.params import BaseConfig
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import plan_views
 from dst3d.render.runner import render_views
 from dst3d.schema import ImageRecord, resolve, write_manifest

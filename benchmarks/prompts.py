@@ -25,7 +25,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch
 
-from dst3d.config import PASCAL3D_CATEGORIES, load_stage
+from dst3d.params import PASCAL3D_CATEGORIES, load_stage
 from dst3d.prompts import make_validator
 from dst3d.prompts.generate import make_jobs, make_request
 from dst3d.prompts.llm import LLMBackend

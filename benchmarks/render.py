@@ -6,14 +6,13 @@ Scene: the first bundled (builtin) instance of ``--models`` categories, aligned 
 the same seeded view plan (pose, light, Cycles seed) for every setting, so settings differ only in
 samples / denoising / backend. Each setting renders in its own worker-like process (bpy never enters this
 one): start-up (import + init) is reported apart from the steady per-view time, which includes what the
-stage does per view (annotation, PNG writing). Edge maps are the edges stage's (``dst3d.edges.edge_map``
+stage does per view (annotation, PNG writing). Edge maps are the edges stage's (``dst3d.edges.detect.edge_map``
 with the default params); F1 counts edge pixels within 2 px of the 128-sample reference's.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -25,20 +24,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dst3d.config import AlignConfig, BaseConfig, EdgesConfig, RenderConfig, from_dict
+from dst3d.assets.params import AlignConfig
+from dst3d.edges.params import EdgesConfig
+from dst3d.params import BaseConfig, from_dict, merge
+from dst3d.render.params import RenderConfig
 
 CATEGORIES = ("car", "bicycle", "chair", "aeroplane", "sofa", "tvmonitor", "bus", "motorbike")
 # (label, overrides): upstream = 3D-DST's blender_render.py (Cycles 32 samples, Blender's default OIDN
 # denoising, i.e. the 'accurate' prefilter); the reference is 128 samples with the same denoiser.
 SETTINGS: list[tuple[str, dict]] = [
-    ("reference 128 spp + accurate", {"samples": 128, "denoise": "accurate"}),
-    ("upstream 32 spp + accurate", {"samples": 32, "denoise": "accurate"}),
-    ("32 spp + fast", {"samples": 32, "denoise": "fast"}),
-    ("16 spp + fast", {"samples": 16, "denoise": "fast"}),
-    ("8 spp + fast", {"samples": 8, "denoise": "fast"}),
-    ("16 spp, no denoise", {"samples": 16, "denoise": "none"}),
-    ("default: 8 spp, no denoise", {"samples": 8, "denoise": "none"}),
-    ("4 spp, no denoise", {"samples": 4, "denoise": "none"}),
+    ("reference 128 spp + accurate", {"blenderproc": {"samples": 128, "denoise": "accurate"}}),
+    ("upstream 32 spp + accurate", {"blenderproc": {"samples": 32, "denoise": "accurate"}}),
+    ("32 spp + fast", {"blenderproc": {"samples": 32, "denoise": "fast"}}),
+    ("16 spp + fast", {"blenderproc": {"samples": 16, "denoise": "fast"}}),
+    ("8 spp + fast", {"blenderproc": {"samples": 8, "denoise": "fast"}}),
+    ("16 spp, no denoise", {"blenderproc": {"samples": 16, "denoise": "none"}}),
+    ("default: 8 spp, no denoise", {"blenderproc": {"samples": 8, "denoise": "none"}}),
+    ("4 spp, no denoise", {"blenderproc": {"samples": 4, "denoise": "none"}}),
     ("opengl (msaa 4)", {"backend": "opengl"}),
 ]
 
@@ -47,15 +49,16 @@ SETTINGS: list[tuple[str, dict]] = [
 def child(job_path: str) -> None:
     """Render the job's views with one backend; print timings as JSON; leave through os._exit."""
     from dst3d.assets import meshio
+    from dst3d.render.backends import Mesh
     from dst3d.render.plan import ViewSpec
-    from dst3d.render.worker import finish_view, open_backend
+    from dst3d.render.worker import finish_view, open_backend, read_job_cfg
 
     job = json.loads(Path(job_path).read_text())
-    cfg = from_dict(RenderConfig, job["cfg"], "job")
+    cfg = read_job_cfg(job)
     out = Path(job["out"])
     views = [ViewSpec.from_json(v) for v in job["views"]]
     t0 = time.perf_counter()
-    backend = open_backend(cfg, threads=0)
+    backend = open_backend(cfg, threads=int(job["threads"]))
     t_init = time.perf_counter() - t0
     per_model: list[tuple[int, float]] = []
     groups: dict[str, list[ViewSpec]] = {}
@@ -63,7 +66,7 @@ def child(job_path: str) -> None:
         groups.setdefault(v.mesh, []).append(v)
     warm = True
     for mesh_path, group in groups.items():
-        mesh = meshio.load_mesh(mesh_path)
+        mesh = Mesh(*meshio.load_mesh(mesh_path))
         if warm:  # first call pays one-off costs (kernels, denoiser set-up): render it, don't time it
             for v, rgba, depth in backend.render(Path(mesh_path), mesh, group[:1]):
                 finish_view(out / "warmup", v, rgba, depth, mesh, cfg, backend)
@@ -92,12 +95,12 @@ def build_scene(root: Path, n_models: int) -> tuple[Path, list]:
 
 
 def run_setting(label: str, cfg: RenderConfig, views: list, root: Path) -> dict:
+    from dst3d.render.runner import make_job
+
     out = root / "render"
     job = root / "job.json"
     root.mkdir(parents=True, exist_ok=True)
-    job.write_text(
-        json.dumps({"cfg": dataclasses.asdict(cfg), "out": str(out), "views": [v.to_json() for v in views]})
-    )
+    job.write_text(json.dumps(make_job(cfg, out, views, threads=0)))  # 0: Cycles picks its own thread count
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     t = time.perf_counter()
     proc = subprocess.run(
@@ -113,7 +116,7 @@ def run_setting(label: str, cfg: RenderConfig, views: list, root: Path) -> dict:
 
 
 def edge_maps(out: Path, views: list) -> dict[str, np.ndarray]:
-    from dst3d import edges
+    from dst3d.edges import detect as edges
 
     cfg = EdgesConfig()
     maps = {}
@@ -159,11 +162,11 @@ def main() -> None:
         base = BaseConfig(seed=0, categories=CATEGORIES[: args.models])
         load = os.getloadavg()[0]
         for size in args.sizes:
-            cfg0 = RenderConfig(views_per_model=args.views, width=size, height=size, test_fraction=0.0)
-            views = plan_views(models, base, cfg0, align_dir)
+            common = dict(views_per_model=args.views, width=size, height=size, test_fraction=0.0)
+            views = plan_views(models, base, from_dict(RenderConfig, common, "bench"), align_dir)
             results = {}
             for i, (label, over) in enumerate(SETTINGS):
-                cfg = dataclasses.replace(cfg0, **over)
+                cfg = from_dict(RenderConfig, merge(common, over), f"bench[{label}]")
                 res = results[label] = run_setting(label, cfg, views, root / f"{size}-{i}")
                 print(
                     f"  {size} px  {label}: {res['views'] / res['seconds']:.2f} views/s",

@@ -143,8 +143,8 @@ def configure(pipe: Any, v: Variant, device: str, steps: int, resolution: int) -
     """Put the shared modules in the variant's state; returns the ControlNetConfig the stage would use."""
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-    from dst3d.config import ControlNetConfig
     from dst3d.synthesize.controlnet import prepare_pipeline
+    from dst3d.synthesize.params import ControlNetConfig
 
     fmt = torch.channels_last if v.channels_last else torch.contiguous_format
     pipe.to(device, getattr(torch, v.dtype))

@@ -27,11 +27,11 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from pose_fixture import make_dataset  # noqa: E402
 
-from dst3d import train as tr  # noqa: E402
-from dst3d.config import load_all  # noqa: E402
-from dst3d.datasets import build_cache, samples_from_records  # noqa: E402
-from dst3d.models import build_model  # noqa: E402
+from dst3d.params import load_all  # noqa: E402
 from dst3d.schema import ImageRecord, read_manifest  # noqa: E402
+from dst3d.training import loop  # noqa: E402
+from dst3d.training.data import build_cache, samples_from_records  # noqa: E402
+from dst3d.training.pose import POSE, build_model  # noqa: E402
 
 
 def main() -> int:
@@ -62,13 +62,13 @@ def main() -> int:
             for cache_mb in (0, base_fit.cache_mb or 2048):
                 fit = dataclasses.replace(base_fit, workers=workers, epochs=args.epochs, cache_mb=cache_mb,
                                           threads=args.threads)
-                threads = tr.auto_threads(fit)
+                threads = loop.auto_threads(fit)
                 torch.set_num_threads(threads)
                 t = time.perf_counter()
                 cache = build_cache(samples, fit)
                 build_s = time.perf_counter() - t if cache is not None else 0.0
                 model = build_model(model_cfg, 2, seed=0)
-                hist = tr.fit(model, samples, fit, seed=0, cache=cache)
+                hist = loop.fit(POSE, model, samples, fit, seed=0, cache=cache)
                 later = hist[1:] or hist
                 ips = float(np.mean([h["images_per_s"] for h in later]))
                 wait = float(np.mean([h["data_wait"] for h in later]))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from dst3d import atomic
 from dst3d.assets import align, meshio
-from dst3d.config import load_stage
+from dst3d.errors import run_stage
+from dst3d.params import load_stage
 from dst3d.schema import resolve, write_json, write_manifest
 
 
@@ -46,4 +47,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("align", main))

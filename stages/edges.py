@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dst3d import atomic, edges
-from dst3d.config import load_stage
+from dst3d import atomic
+from dst3d.edges import detect as edges
+from dst3d.errors import run_stage
+from dst3d.params import load_stage
 from dst3d.schema import ImageRecord, read_manifest, write_json, write_manifest
 
 
@@ -55,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("edges", main))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
+
+from dst3d.errors import run_stage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,16 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dst3d import atomic, kcf, tracking
-    from dst3d.config import load_all
+    from dst3d.params import load_all, to_dict
     from dst3d.schema import ImageRecord, read_manifest, write_json, write_jsonl, write_manifest
-    from dst3d.train import auto_threads
+    from dst3d.training.loop import auto_threads
 
     typed = load_all(args.params)
     base, cfg, track = typed["base"], typed["kcf"], typed["tracking"]
     torch.set_num_threads(auto_threads(cfg.fit))
     manifest = Path(args.input) / "manifest.jsonl"
     rows = read_manifest(manifest, ImageRecord)
-    params = {"base": dataclasses.asdict(base), "kcf": dataclasses.asdict(cfg)}
+    params = {"base": to_dict(base), "kcf": to_dict(cfg)}  # kcf.model/fit: training: merged with the overrides
     with tracking.start_run(track, "kcf", params) as run:
 
         def on_epoch(fold: int):  # per-fold learning curves: fold0/loss, fold0/pose_loss, …
@@ -62,4 +63,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("kcf", main))

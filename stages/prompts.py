@@ -15,7 +15,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from dst3d import atomic
-from dst3d.config import ConfigError, load_stage
+from dst3d.errors import run_stage
+from dst3d.params import ConfigError, load_stage
 from dst3d.prompts.pipeline import run
 from dst3d.schema import ModelRecord, read_manifest, write_json, write_jsonl
 
@@ -53,4 +54,4 @@ def _fmt(value: float | None) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("prompts", main))

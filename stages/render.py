@@ -8,9 +8,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from dst3d.config import load_stage
+from dst3d.errors import run_stage
+from dst3d.params import load_stage
 from dst3d.render import inspect
-from dst3d.render.plan import plan_views
+from dst3d.render.plan import pixel_settings, plan_views
 from dst3d.render.runner import render_views
 from dst3d.schema import ModelRecord, read_manifest, write_json, write_manifest
 
@@ -36,14 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     align, out = Path(args.align), Path(args.out)
     views = plan_views(read_manifest(align / "manifest.jsonl", ModelRecord), base, cfg, align)
     manifest = out / "manifest.jsonl"
-    manifest.unlink(
-        missing_ok=True
-    )  # data/render is persistent (resume): no manifest until it matches the files
+    manifest.unlink(missing_ok=True)  # data/render is persistent (resume): no manifest until it matches the files
     result = render_views(views, cfg, out)
     write_manifest(manifest, result.records)
 
     plots = Path(args.plots)
-    shown = inspect.render_grid(result.records, out, plots / "grid.png", cfg.grid_views)
+    shown = inspect.render_grid(result.records, out, plots / "grid.png", cfg.grid_images)
     inspect.viewpoint_histograms(result.records, plots)
     per_category: dict[str, int] = {}
     per_split: dict[str, int] = {}
@@ -66,19 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             "shards": result.shards,
             "per_category": per_category,
             "per_split": per_split,
-            "grid_views": shown,
+            "grid_images": shown,
             "seconds_total": round(seconds, 3),
             "seconds_rendering": round(result.seconds_rendering, 3),
             "views_per_second": round(result.rendered / result.seconds_rendering, 3)
             if result.rendered
             else None,
-            "settings": {
-                "width": cfg.width,
-                "height": cfg.height,
-                "samples": cfg.samples,
-                "denoise": cfg.denoise,
-                "workers": cfg.workers,
-            },
+            # the settings that change pixels (the active backend's), plus size and workers
+            "settings": {"width": cfg.width, "height": cfg.height, **pixel_settings(cfg), "workers": cfg.workers},
             "versions": {
                 p: _version(p) for p in ("bpy", "blenderproc", "moderngl", "opencv-python-headless")
             },
@@ -93,4 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("render", main))

@@ -7,25 +7,16 @@ import sys
 import time
 from pathlib import Path
 
-from dst3d import synthesize
-from dst3d.config import ConfigError, load_stage
-from dst3d.schema import ImageRecord, ManifestError, data_root, read_jsonl, read_manifest, write_json, write_manifest
-from dst3d.synthesize.composite import BackgroundError
-from dst3d.synthesize.controlnet import WeightsError
+from dst3d.errors import run_stage
+from dst3d.params import load_stage
+from dst3d.schema import ImageRecord, data_root, read_jsonl, read_manifest, write_json, write_manifest
+from dst3d.synthesize import backends, runner
 from dst3d.synthesize.grid import write_grid
-
-ERRORS = (ConfigError, ManifestError, synthesize.SynthesizeError, BackgroundError, WeightsError, FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return _main(argv)
-    except ERRORS as err:  # a clear one-line reason; nothing was written (checks come before any work)
-        print(f"synthesize: error: {err}", file=sys.stderr)
-        return 2
-
-
-def _main(argv: list[str] | None) -> int:
+    """Errors a user can fix (params, weights, backgrounds, missing inputs) are raised before any work is
+    written and reported as one line by :func:`dst3d.errors.run_stage`."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--edges", default="data/edges/manifest.jsonl")
@@ -41,15 +32,15 @@ def _main(argv: list[str] | None) -> int:
     out = Path(args.out)
     if data_root(args.edges).resolve() != data_root(out).resolve():
         # Row paths are relative to the data root: inputs and outputs must share it to stay resolvable.
-        raise synthesize.SynthesizeError(f"--edges {args.edges} and --out {args.out} must share one data root")
-    items = synthesize.plan(read_manifest(args.edges, ImageRecord), read_jsonl(args.prompts), base, cfg, out)
-    meta = synthesize.describe(cfg)  # also checks the background set before any work
-    stats = synthesize.run(items, out, lambda: synthesize.open_backend(cfg), progress=not args.no_progress)
+        raise runner.SynthesizeError(f"--edges {args.edges} and --out {args.out} must share one data root")
+    items = runner.plan(read_manifest(args.edges, ImageRecord), read_jsonl(args.prompts), base, cfg, out)
+    meta = backends.describe(cfg)  # also checks the background set before any work
+    stats = runner.run(items, out, lambda: backends.open_backend(cfg), progress=not args.no_progress)
     rows = [it.record for it in items]
     write_manifest(out / "manifest.jsonl", rows)
     write_json(out / "meta.json", meta)
     shown = write_grid(rows, data_root(out), Path(args.plots) / "grid.png", cfg.grid_images) if cfg.grid_images else 0
-    metrics = synthesize.metrics(items, stats, cfg.backend)
+    metrics = runner.metrics(items, stats, cfg.backend)
     metrics.update(grid_rows=shown, seconds_total=round(time.perf_counter() - t0, 3))
     write_json(args.metrics, metrics)
     print(
@@ -60,4 +51,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("synthesize", main))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
+
+from dst3d.errors import run_stage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,15 +25,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from dst3d import atomic, tracking
     from dst3d import train as tr
-    from dst3d.config import load_all
-    from dst3d.datasets import samples_from_records
-    from dst3d.models import build_model, save_model
+    from dst3d.models.io import save_model
+    from dst3d.params import load_all, to_dict
     from dst3d.schema import write_json, write_jsonl
     from dst3d.seeding import derive_seed
+    from dst3d.training.data import samples_from_records
+    from dst3d.training.loop import auto_threads
+    from dst3d.training.pose import build_model
 
     typed = load_all(args.params)
     base, cfg, track = typed["base"], typed["train"], typed["tracking"]
-    torch.set_num_threads(tr.auto_threads(cfg.fit))
+    torch.set_num_threads(auto_threads(cfg.fit))
     cats = list(base.categories)
     manifests = {s: Path(getattr(args, s)) / "manifest.jsonl" for s in ("render", "synthesize", "kcf")}
     rows, manifest, field = tr.training_rows(cfg, manifests)
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     sets, notes = tr.evaluation_sets(cfg, manifests["synthesize"], cats, base.seed)
     seed = derive_seed(base.seed, "train")
     model = build_model(cfg.model, len(cats), seed)
-    params = {"base": dataclasses.asdict(base), "train": dataclasses.asdict(cfg)}
+    params = {"base": to_dict(base), "train": to_dict(cfg)}  # train.model/fit: training: merged with the overrides
     with tracking.start_run(track, "train", params) as run:
         result = tr.train_and_evaluate(model, train_samples, sets, cfg, seed, on_epoch=lambda r: run.log_metrics(
             r, step=r["epoch"]))
@@ -65,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("train", main))

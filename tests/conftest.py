@@ -1,4 +1,4 @@
-"""Shared fixtures: the repo root, the real test meshes beside the repo, fixture mesh writers."""
+"""Shared fixtures: the repo root, the real test meshes in tests/data, fixture mesh writers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MESHES = REPO.parent / "shared" / "testdata" / "meshes"
+TEST_MESHES = REPO / "tests" / "data" / "meshes"  # MIT, from trimesh (see its LICENSE.md)
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import trimesh
 import yaml
-from conftest import SHARED_MESHES, box_with_nose, write_obj
+from conftest import TEST_MESHES, box_with_nose, write_obj
 
 from dst3d.assets import align, meshio
 from dst3d.assets.meshio import MeshError
-from dst3d.config import AlignConfig, BaseConfig, SourceConfig, from_dict
+from dst3d.assets.params import AlignConfig, SourceConfig
+from dst3d.params import BaseConfig, from_dict
 from dst3d.schema import ModelRecord, read_manifest
 
 
@@ -188,17 +189,16 @@ def test_max_per_category(tmp_path):
     assert [c.model_id for c in found] == ["a", "b"]
 
 
-@pytest.mark.skipif(not SHARED_MESHES.is_dir(), reason="shared test meshes not present")
 def test_real_meshes(tmp_path):
     folder = tmp_path / "real"
     (folder / "chair").mkdir(parents=True)
     (folder / "bottle").mkdir()
     for name in ("chair_model.obj",):
-        (folder / "chair" / name).write_bytes((SHARED_MESHES / name).read_bytes())
+        (folder / "chair" / name).write_bytes((TEST_MESHES / name).read_bytes())
     for name in ("fuze.obj", "fuze.obj.mtl", "fuze uv.jpg"):
-        (folder / "bottle" / name).write_bytes((SHARED_MESHES / name).read_bytes())
+        (folder / "bottle" / name).write_bytes((TEST_MESHES / name).read_bytes())
     (folder / "monkey").mkdir()  # not a category: ignored
-    (folder / "monkey" / "monkey.glb").write_bytes((SHARED_MESHES / "monkey.glb").read_bytes())
+    (folder / "monkey" / "monkey.glb").write_bytes((TEST_MESHES / "monkey.glb").read_bytes())
     src = SourceConfig(kind="folder", path=str(folder), up_axis="y", front_axis="z")
     rows = _align(tmp_path, BaseConfig(categories=("bottle", "chair")), _cfg(src))
     assert sorted(r.category for r in rows) == ["bottle", "chair"]
@@ -259,7 +259,7 @@ def test_stage_is_atomic(tmp_path):
 
 
 def test_unknown_param_fails_before_work(tmp_path):
-    from dst3d.config import ConfigError
+    from dst3d.params import ConfigError
 
     with pytest.raises(ConfigError, match="instancez"):
         _run_stage(tmp_path, {"align": {"instancez": 1}})

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from dst3d import edges
-from dst3d.config import ConfigError, EdgesConfig, from_dict
+from dst3d.edges import detect as edges
+from dst3d.edges.params import EdgesConfig
+from dst3d.params import ConfigError, from_dict
 from dst3d.render.annotate import encode_depth
 from dst3d.schema import ImageRecord, read_manifest, resolve, write_manifest
 

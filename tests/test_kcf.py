@@ -12,8 +12,9 @@ import yaml
 from pose_fixture import make_dataset
 
 from dst3d import camera, kcf
-from dst3d.config import AugmentConfig, BaseConfig, CorruptionConfig, FitConfig, KcfConfig, PoseModelConfig
+from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord, read_manifest
+from dst3d.training.params import AugmentConfig, CorruptionConfig, FitConfig, KcfConfig, PoseModelConfig
 
 # Tuned to learn the fixture in seconds on one thread (48 px keeps a 3x3 final feature map; no augmentation).
 FAST_FIT = FitConfig(image_size=48, epochs=8, batch_size=16, lr=0.01, workers=0, threads=1,

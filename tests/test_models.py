@@ -9,9 +9,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dst3d.config import ConfigError, PoseModelConfig, from_dict
-from dst3d.models import PoseNet, ResNet, angles_to_bins, bins_to_angles, build_model, init_from, load_model, pose_loss
+from dst3d.models import PoseNet, ResNet, angles_to_bins, bins_to_angles, init_from, load_model, pose_loss
 from dst3d.models.io import read_meta, save_model
+from dst3d.params import ConfigError, from_dict
+from dst3d.training.params import PoseModelConfig
+from dst3d.training.pose import build_model
 
 W = 2 * math.pi / 41
 

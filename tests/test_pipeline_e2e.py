@@ -23,7 +23,7 @@ STAGES = {"align", "render", "edges", "prompts", "synthesize", "kcf", "train"}
 TINY = {
     "base": {"categories": ["car", "chair"]},
     "align": {"instances_per_category": 2, "contact_sheet": False},  # off: the plots folder must still survive a clone
-    "render": {"backend": "opengl", "views_per_model": 3, "width": 64, "height": 64, "workers": 1, "grid_views": 4},
+    "render": {"backend": "opengl", "views_per_model": 3, "width": 64, "height": 64, "workers": 1, "grid_images": 4},
     "edges": {"workers": 1, "grid_images": 4},
     "prompts": {"backend": "template", "prompts_per_model": 1, "diversity": {"enabled": False}},
     "synthesize": {"grid_images": 4},

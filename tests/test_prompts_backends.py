@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-from dst3d.config import PromptsConfig, from_dict
-from dst3d.prompts import PromptBackendError, make_backend, make_validator
+from dst3d.params import from_dict
+from dst3d.prompts import PromptBackendError, make_validator, open_backend
 from dst3d.prompts.base import Completion, Request
 from dst3d.prompts.generate import generate_prompts, make_jobs, make_request
 from dst3d.prompts.openai_api import OpenAIBackend
+from dst3d.prompts.params import PromptsConfig
 from dst3d.schema import ModelRecord, read_jsonl, write_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,7 +132,7 @@ def _llm_cfg(tiny_lm: Path, **over: Any) -> PromptsConfig:
 # --------------------------------------------------------------------------- llm backend
 def test_llm_backend_generates_deterministically_per_seed(tiny_lm):
     cfg = _llm_cfg(tiny_lm, sampling={"temperature": 1.5})  # hot enough that seeds matter for the tiny model
-    backend = make_backend(cfg)
+    backend = open_backend(cfg)
     assert backend.describe()["parameters"] > 0
     jobs = make_jobs(_models(("car", "boat", "chair"), 2), cfg)
     requests = [make_request(j, cfg, 0, 1) for j in jobs]
@@ -146,7 +147,7 @@ def test_llm_backend_generates_deterministically_per_seed(tiny_lm):
 
 
 def test_llm_backend_reports_truncation(tiny_lm):
-    backend = make_backend(_llm_cfg(tiny_lm, sampling={"max_new_tokens": 2}))
+    backend = open_backend(_llm_cfg(tiny_lm, sampling={"max_new_tokens": 2}))
     cfg = _llm_cfg(tiny_lm)
     out = backend.generate([make_request(make_jobs(_models(("car",), 1), cfg)[0], cfg, 0, 1)])
     assert out[0].finished is False and out[0].n_tokens == 2
@@ -157,7 +158,7 @@ def test_llm_chat_template_from_params(tiny_lm, tmp_path):
     template.write_text(
         "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant] "
     )
-    backend = make_backend(_llm_cfg(tiny_lm, llm={"chat_template": str(template)}))
+    backend = open_backend(_llm_cfg(tiny_lm, llm={"chat_template": str(template)}))
     cfg = _llm_cfg(tiny_lm)
     rendered = backend.render(make_request(make_jobs(_models(("car",), 1), cfg)[0], cfg, 0, 1))
     assert rendered.startswith("[system] ") and rendered.endswith("[assistant] ")
@@ -166,13 +167,13 @@ def test_llm_chat_template_from_params(tiny_lm, tmp_path):
 def test_llm_missing_model_is_a_clear_error(tmp_path):
     cfg = from_dict(PromptsConfig, {"llm": {"model": str(tmp_path), "gguf_file": ""}}, "prompts")
     with pytest.raises(PromptBackendError, match="cannot load language model"):
-        make_backend(cfg)
+        open_backend(cfg)
 
 
 def test_generate_with_llm_counts_every_outcome(tiny_lm):
     cfg = _llm_cfg(tiny_lm, validation={"max_attempts": 2}, prompts_per_model=1)
     jobs = make_jobs(_models(("car", "boat", "chair", "bus"), 2), cfg)
-    rows, stats = generate_prompts(jobs, make_backend(cfg), make_validator(cfg), cfg, 0)
+    rows, stats = generate_prompts(jobs, open_backend(cfg), make_validator(cfg), cfg, 0)
     d = stats.to_dict()
     assert d["jobs"] == len(jobs) == 8
     o = d["outcomes"]

@@ -8,17 +8,19 @@ import json
 import numpy as np
 import pytest
 
-from dst3d.config import ConfigError, PromptsConfig, from_dict
+from dst3d.params import ConfigError, from_dict
 from dst3d.prompts import RULES, ClipTokenCounter, Validator, make_validator
 from dst3d.prompts.clip_tokens import bytes_to_unicode, read_merges
 from dst3d.prompts.generate import make_jobs, make_request
+from dst3d.prompts.params import PromptsConfig
 from dst3d.prompts.resources import resolve_path
 from dst3d.prompts.template import TemplateBackend, rich_prompt, subject_for, upstream_prompt
 from dst3d.prompts.validate import category_pattern, cut_to_sentence, normalise, unwrap_quotes
+from dst3d.prompts.words import name_of, terms_of
 from dst3d.schema import ModelRecord
 
 CFG = PromptsConfig()
-CAR = CFG.terms_of("car")
+CAR = terms_of(CFG, "car")
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +171,7 @@ def test_chat_artefacts_caught_anywhere(validator):
 
 
 def test_category_match_plural_synonym_and_spacing():
-    pattern = category_pattern(PromptsConfig().terms_of("diningtable"))
+    pattern = category_pattern(terms_of(PromptsConfig(), "diningtable"))
     for text in ("a dining table", "two dining-tables", "the diningtable", "a long table", "Dining Tables"):
         assert pattern.search(text), text
     assert not pattern.search("a tablet on a desk")  # whole words only
@@ -227,7 +229,7 @@ def test_rich_template_subject_uses_the_subtype_once():
     assert subjects == {"fishing boat", "red hull fishing boat", "mast fishing boat"}
     assert subject_for("car", ("sedan",), rng) == "sedan car"
     assert subject_for("TV monitor", ("crt monitor",), rng) == "crt monitor"
-    assert subject_for("boat", ("cargo ship",), rng, terms=CFG.terms_of("boat")) == "cargo ship"
+    assert subject_for("boat", ("cargo ship",), rng, terms=terms_of(CFG, "boat")) == "cargo ship"
     assert subject_for("bottle", (), rng) == "bottle"
 
 
@@ -275,7 +277,7 @@ def test_config_errors_name_the_key():
 
 def test_names_and_synonyms_from_params_replace_the_builtin_ones():
     cfg = from_dict(PromptsConfig, {"names": {"car": "automobile"}, "synonyms": {"car": ["auto"]}}, "p")
-    assert cfg.name_of("car") == "automobile"
-    assert cfg.terms_of("car") == ("car", "automobile", "auto")
-    assert cfg.name_of("giraffe") == "giraffe" and cfg.terms_of("giraffe") == ("giraffe",)
-    assert make_validator(cfg).check("A blue auto on a sunny road", cfg.terms_of("car")).ok
+    assert name_of(cfg, "car") == "automobile"
+    assert terms_of(cfg, "car") == ("car", "automobile", "auto")
+    assert name_of(cfg, "giraffe") == "giraffe" and terms_of(cfg, "giraffe") == ("giraffe",)
+    assert make_validator(cfg).check("A blue auto on a sunny road", terms_of(cfg, "car")).ok

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from dst3d.config import PromptsConfig, from_dict
-from dst3d.prompts import make_backend, make_validator
+from dst3d.params import from_dict
+from dst3d.prompts import make_validator, open_backend
 from dst3d.prompts.generate import generate_prompts, make_jobs
+from dst3d.prompts.params import PromptsConfig
 from dst3d.schema import ModelRecord
 
 
 @pytest.mark.slow
 def test_smollm2_writes_two_prompts():
     cfg = from_dict(PromptsConfig, {"prompts_per_model": 1, "diversity": {"enabled": False}}, "prompts")
-    backend = make_backend(cfg)
+    backend = open_backend(cfg)
     info = backend.describe()
     assert 100e6 < info["parameters"] < 200e6  # SmolLM2-135M, dequantised from the GGUF
     models = [

@@ -17,7 +17,7 @@ def repo(tmp_path_factory):
         {
             "base": {"categories": ["car", "chair"]},
             "align": {"instances_per_category": 1},
-            "render": {"backend": "opengl", "views_per_model": 2, "width": 64, "height": 64, "grid_views": 2},
+            "render": {"backend": "opengl", "views_per_model": 2, "width": 64, "height": 64, "grid_images": 2},
             "edges": {"grid_images": 2},
         }
     )

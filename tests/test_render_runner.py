@@ -16,7 +16,8 @@ import pytest
 import yaml
 from test_render_support import marker_model, write_align
 
-from dst3d.config import BaseConfig, RenderConfig
+from dst3d.params import BaseConfig
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import plan_views
 from dst3d.render.runner import RenderError, read_finished, render_views
 from dst3d.schema import resolve
@@ -47,7 +48,7 @@ def test_killed_stage_resumes_only_missing_views(tmp_path, three_models):
     # only our sections (the others take their defaults): the test does not depend on the shared file
     params = {
         "base": {"categories": ["car"]},
-        "render": dict(width=64, height=64, samples=2, views_per_shard=6, workers=1, grid_views=2),
+        "render": dict(width=64, height=64, views_per_shard=6, workers=1, grid_images=2, blenderproc={"samples": 2}),
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "render"

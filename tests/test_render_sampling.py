@@ -9,8 +9,9 @@ import pytest
 from test_render_support import marker_model, write_align
 
 from dst3d import camera
-from dst3d.config import BaseConfig, ConfigError, LightConfig, RenderConfig, from_dict
+from dst3d.params import BaseConfig, ConfigError, from_dict
 from dst3d.render import sampling
+from dst3d.render.params import LightConfig, RenderConfig
 from dst3d.render.plan import PlanError, plan_views
 from dst3d.schema import ModelRecord
 
@@ -181,12 +182,20 @@ def test_plan_is_seeded_per_view_and_consistent(align):
     assert not {v.key for v in views} & {v.key for v in other}
 
 
-def test_plan_key_changes_with_render_settings_not_with_workers(align):
+def test_plan_key_changes_with_pixel_settings_not_with_workers(align):
     a, models = align
     base = BaseConfig(seed=0, categories=("car", "chair"))
-    keys = [v.key for v in plan_views(models, base, RenderConfig(), a)]
-    assert keys == [v.key for v in plan_views(models, base, RenderConfig(workers=2, views_per_shard=3), a)]
-    assert not set(keys) & {v.key for v in plan_views(models, base, RenderConfig(samples=16), a)}
+
+    def keys(render: dict) -> list[str]:
+        return [v.key for v in plan_views(models, base, from_dict(RenderConfig, render, "render"), a)]
+
+    default = keys({})
+    assert default == [v.key for v in plan_views(models, base, RenderConfig(), a)]  # built without sub-sections
+    assert default == keys({"workers": 1, "views_per_shard": 3, "blenderproc": {"threads": 1, "device": "cpu"}})
+    assert default == keys({"opengl": {"msaa": 8}})  # an inactive backend's settings are not in the key
+    assert not set(default) & set(keys({"blenderproc": {"samples": 16}}))
+    gl = keys({"backend": "opengl"})
+    assert not set(default) & set(gl) and not set(gl) & set(keys({"backend": "opengl", "opengl": {"msaa": 8}}))
 
 
 def test_splits_per_category_are_seeded(tmp_path):
@@ -220,6 +229,14 @@ def test_render_params_are_validated():
         from_dict(RenderConfig, {"strategy": 7}, "render")
     with pytest.raises(ConfigError, match="unknown key"):
         from_dict(RenderConfig, {"sampels": 8}, "render")
+    with pytest.raises(ConfigError, match="'samples' moved to render.blenderproc.samples"):
+        from_dict(RenderConfig, {"samples": 8}, "render")
+    with pytest.raises(ConfigError, match="'msaa' moved to render.opengl.msaa"):
+        from_dict(RenderConfig, {"msaa": 8}, "render")
+    with pytest.raises(ConfigError, match="'grid_views' moved to render.grid_images"):
+        from_dict(RenderConfig, {"grid_views": 8}, "render")
+    with pytest.raises(ConfigError, match=r"render.blenderproc: samples: must be >= 1"):
+        from_dict(RenderConfig, {"blenderproc": {"samples": 0}}, "render")
     with pytest.raises(ConfigError, match="world maps need backend"):
         from_dict(RenderConfig, {"backend": "opengl", "light": {"hdr": True}}, "render")
     with pytest.raises(ConfigError, match="distance_range"):

@@ -93,14 +93,20 @@ def test_shim_init_renders_a_cube_on_the_cpu():
 
 
 def test_library_modules_do_not_import_bpy():
-    """Only the worker's backend imports bpy: planning, the runner, annotation, edges and plots never do."""
+    """Only the worker's backend imports bpy: planning, the runner, the backend registry, params validation,
+    annotation, edges and plots never do."""
     out = run_child("""
         import json, sys
         import dst3d.render.plan, dst3d.render.runner, dst3d.render.worker, dst3d.render.sampling
-        import dst3d.render.annotate, dst3d.render.inspect, dst3d.edges
-        print("RESULT " + json.dumps({"bpy": "bpy" in sys.modules, "bproc": "blenderproc" in sys.modules}))
+        import dst3d.render.annotate, dst3d.render.inspect, dst3d.edges.detect
+        import dst3d.render.backends, dst3d.render.backends.blenderproc, dst3d.render.backends.opengl
+        import pathlib, dst3d
+        from dst3d.params import load_all
+        load_all(pathlib.Path(dst3d.__file__).parents[2] / "params.yaml")  # validation imports every backend
+        heavy = ("bpy", "blenderproc", "moderngl")
+        print("RESULT " + json.dumps({m: m in sys.modules for m in heavy}))
     """)
-    assert out == {"bpy": False, "bproc": False}
+    assert out == {"bpy": False, "blenderproc": False, "moderngl": False}
 
 
 def test_pytest_process_never_imported_bpy():

@@ -103,10 +103,10 @@ def marker_model(
 
 
 def real_model(
-    align_dir: Path, name: str = "rabbit.obj", model_id: str = "rabbit-000", category: str = "bottle"
+    align_dir: Path, name: str = "fuze.obj", model_id: str = "fuze-000", category: str = "bottle"
 ) -> ModelRecord:
-    """A real mesh from the shared test data, normalised (largest side 1, centred) into ``align_dir``."""
-    src = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "meshes" / name
+    """A real mesh from tests/data/meshes, normalised (largest side 1, centred) into ``align_dir``."""
+    src = Path(__file__).resolve().parent / "data" / "meshes" / name
     v, f, c = meshio.load_mesh(src)
     centre = (v.min(0) + v.max(0)) / 2
     v = (v - centre) / (v.max(0) - v.min(0)).max()

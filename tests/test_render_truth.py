@@ -18,8 +18,9 @@ from test_render_support import BLUE, GREEN, RED, marker_model, real_model, writ
 
 from dst3d import camera
 from dst3d.assets import meshio
-from dst3d.config import BaseConfig, RenderConfig
+from dst3d.params import BaseConfig, from_dict
 from dst3d.render import annotate
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec, plan_views
 from dst3d.render.runner import render_views
 from dst3d.schema import ImageRecord, ModelRecord, read_manifest, resolve
@@ -51,23 +52,26 @@ def scene(tmp_path_factory):
     align = tmp_path_factory.mktemp("truth") / "align"
     models = [
         marker_model(align, "marker", "car"),
-        real_model(align, "rabbit.obj", "rabbit", "bottle"),
+        real_model(align, "fuze.obj", "fuze", "bottle"),
         real_model(align, "chair_model.obj", "chair", "chair"),
     ]
     write_align(align, models)
     base = BaseConfig(seed=3, categories=("car", "bottle", "chair"))
     # strategy 5 + any in-plane rotation: views from everywhere, upside down included; few samples and no
     # denoising (geometry does not depend on them; the stage tests cover the default settings)
-    cfg = RenderConfig(
-        views_per_model=3,
-        width=SIZE,
-        height=SIZE,
-        strategy=5,
-        theta="uniform",
-        theta_spread_deg=180.0,
-        test_fraction=0.0,
-        samples=4,
-        denoise="none",
+    cfg = from_dict(
+        RenderConfig,
+        dict(
+            views_per_model=3,
+            width=SIZE,
+            height=SIZE,
+            strategy=5,
+            theta="uniform",
+            theta_spread_deg=180.0,
+            test_fraction=0.0,
+            blenderproc={"samples": 4, "denoise": "none"},
+        ),
+        "render",
     )
     views = plan_views(models, base, cfg, align)
     marker = next(v for v in views if v.model_id == "marker")

@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 from synth_fixtures import make_fixture, write_params
 
-from dst3d.config import BaseConfig, CompositeConfig, SynthesizeConfig
+import dst3d.schema
+from dst3d import errors
+from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord, read_manifest
 from dst3d.seeding import derive_seed
-from dst3d.synthesize import composite, plan
-from dst3d.synthesize.runner import SynthesizeError, read_info
+from dst3d.synthesize import composite
+from dst3d.synthesize.params import CompositeConfig, SynthesizeConfig
+from dst3d.synthesize.runner import SynthesizeError, plan, read_info
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "stages"))
@@ -27,10 +30,10 @@ import synthesize as stage  # noqa: E402  (stages/ is not a package)
 
 def run_stage(tmp: Path, edges: Path, prompts: Path, params: Path) -> tuple[int, dict]:
     root = edges.parents[1]
-    rc = stage.main([
+    rc = errors.run_stage("synthesize", stage.main, [
         "--params", str(params), "--edges", str(edges), "--prompts", str(prompts), "--out", str(root / "synthesize"),
         "--plots", str(tmp / "plots"), "--metrics", str(tmp / "metrics.json"), "--no-progress",
-    ])  # fmt: skip
+    ])  # fmt: skip  (as `python stages/synthesize.py` runs it: user errors -> exit code 2)
     metrics = json.loads((tmp / "metrics.json").read_text()) if rc == 0 else {}
     return rc, metrics
 
@@ -61,6 +64,30 @@ def test_plan_ids_seeds_and_prompts(fixture):
     some_prompts = [p for p in json_lines(prompts) if p["model_id"] != "chair-m001"]
     with pytest.raises(SynthesizeError, match="chair-m001"):
         plan(rows, some_prompts, BaseConfig(categories=("car", "chair")), cfg, tmp / "data/synthesize")
+
+
+def test_keys_follow_settings_and_the_schema_version(fixture, monkeypatch):
+    tmp, edges, prompts = fixture
+    rows, prompt_rows, base = read_manifest(edges, ImageRecord), json_lines(prompts), BaseConfig(categories=("car",))
+
+    def keys(cfg: SynthesizeConfig) -> set[str]:
+        return {it.key for it in plan(rows, prompt_rows, base, cfg, tmp / "data/synthesize")}
+
+    default = keys(SynthesizeConfig())
+    assert default == keys(SynthesizeConfig(grid_images=2))  # not a pixel setting
+    assert not default & keys(SynthesizeConfig(backends={"composite": CompositeConfig(hue_deg=3.0)}))
+    monkeypatch.setattr(dst3d.schema, "SCHEMA_VERSION", dst3d.schema.SCHEMA_VERSION + 1)
+    assert not default & keys(SynthesizeConfig())  # a record format change invalidates every image
+
+
+def test_importing_params_pulls_in_no_backend():
+    code = (
+        "import sys, dst3d.synthesize.params, dst3d.synthesize.backends; "
+        "print(sorted({'cv2', 'PIL', 'torch', 'dst3d.synthesize.runner'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO / "src")))  # fmt: skip
+    assert out.stdout.strip() == "[]"
 
 
 def json_lines(path: Path) -> list[dict]:
@@ -112,7 +139,7 @@ def test_stage_inherits_annotation_and_resumes(fixture):
 KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {stages!r})
-import dst3d.synthesize as synth
+import dst3d.synthesize.runner as synth
 import synthesize as stage
 
 real_run = synth.run

@@ -14,11 +14,11 @@ import pytest
 from synth_fixtures import make_fixture, write_params
 
 from dst3d.cli import main as cli
-from dst3d.config import BaseConfig, ControlNetConfig, SynthesizeConfig
+from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord, read_manifest
-from dst3d.synthesize import plan, run
 from dst3d.synthesize.controlnet import ControlNetBackend, Request, WeightsError, check_weights, generation_size
-from dst3d.synthesize.runner import read_info
+from dst3d.synthesize.params import ControlNetConfig, SynthesizeConfig
+from dst3d.synthesize.runner import plan, read_info, run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_output_is_written_at_the_render_size():
 def test_controlnet_through_the_runner_resumes(tiny, backend, tmp_path):
     edges, prompts = make_fixture(tmp_path / "data", models_per_category=1, views=2)
     rows = read_manifest(edges, ImageRecord)
-    cfg = SynthesizeConfig(backend="controlnet", controlnet=backend.cfg)
+    cfg = SynthesizeConfig(backend="controlnet", backends={"controlnet": backend.cfg})
     prompt_rows = [json.loads(line) for line in prompts.read_text().splitlines()]
     out = tmp_path / "data" / "synthesize"
     items = plan(rows, prompt_rows, BaseConfig(categories=("car", "chair")), cfg, out)
@@ -102,8 +102,11 @@ def test_controlnet_through_the_runner_resumes(tiny, backend, tmp_path):
     assert (stats.generated, stats.reused) == (1, 3)
     assert np.abs(cv2.imread(str(lost)).astype(int) - original).max() <= 2
     # a pixel-relevant setting (steps) changes every key; batch size does not
-    more_steps = SynthesizeConfig(backend="controlnet", controlnet=ControlNetConfig(steps=3, resolution=64, **tiny))
-    bigger_batch = SynthesizeConfig(backend="controlnet", controlnet=ControlNetConfig(steps=2, resolution=64, **tiny))
+    def controlnet(**kw) -> SynthesizeConfig:
+        return SynthesizeConfig(backend="controlnet", backends={"controlnet": ControlNetConfig(resolution=64, **kw)})
+
+    more_steps = controlnet(steps=3, **tiny)
+    bigger_batch = controlnet(steps=2, **tiny)
     base = BaseConfig(categories=("car", "chair"))
     assert {i.key for i in plan(rows, prompt_rows, base, bigger_batch, out)} == {i.key for i in items}
     assert not {i.key for i in plan(rows, prompt_rows, base, more_steps, out)} & {i.key for i in items}

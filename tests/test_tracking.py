@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dst3d import tracking
-from dst3d.config import TrackingConfig
+from dst3d.tracking import TrackingConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dst3d"
 

@@ -15,11 +15,12 @@ import torch
 import yaml
 from pose_fixture import make_dataset
 
-from dst3d import datasets
 from dst3d import train as tr
-from dst3d.config import AugmentConfig, FitConfig, PoseModelConfig, TrainConfig
-from dst3d.models import build_model, load_model
+from dst3d.models import load_model
 from dst3d.schema import ImageRecord, read_manifest, write_manifest
+from dst3d.training import data
+from dst3d.training.params import AugmentConfig, FitConfig, PoseModelConfig, TrainConfig
+from dst3d.training.pose import build_model
 
 CATS = ("car", "chair")
 FAST_FIT = FitConfig(image_size=48, epochs=8, batch_size=16, lr=0.01, workers=0, threads=1,
@@ -32,10 +33,10 @@ def data_root(tmp_path_factory) -> Path:
                         azimuths=8)
 
 
-def _samples(root: Path, split: str, field: str = "image", **kw) -> list[datasets.PoseSample]:
+def _samples(root: Path, split: str, field: str = "image", **kw) -> list[data.PoseSample]:
     manifest = root / ("render" if field == "rgb" else "synthesize") / "manifest.jsonl"
     rows = [r for r in read_manifest(manifest, ImageRecord) if r.split == split]
-    return datasets.samples_from_records(rows, manifest, CATS, field, **kw)
+    return data.samples_from_records(rows, manifest, CATS, field, **kw)
 
 
 # --------------------------------------------------------------------------- PASCAL3D+ layout
@@ -52,13 +53,13 @@ def test_pose_folder_jsonl_reader(tmp_path):
             {"image": "images/b.png", "category": "chair", "azimuth": 0, "elevation": 0, "theta": 0},
             {"image": "images/b.png", "category": "person", "azimuth": 0, "elevation": 0, "theta": 0}]
     (tmp_path / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    samples, skipped = datasets.read_pose_folder(tmp_path, CATS)
+    samples, skipped = data.read_pose_folder(tmp_path, CATS)
     assert skipped == {"person": 1} and [s.category for s in samples] == ["car", "chair"]
     assert samples[0].angles == pytest.approx((math.pi / 2, math.radians(10), math.radians(-5)))
     assert samples[0].bbox == (2, 3, 12, 18) and samples[1].bbox is None and samples[1].label == 1
-    img = datasets.prepare(samples[0], FAST_FIT, None)
+    img = data.prepare(samples[0], FAST_FIT, None)
     assert img.shape == (48, 48, 3) and img.dtype == np.uint8
-    x = datasets.normalize(torch.from_numpy(img)[None])
+    x = data.normalize(torch.from_numpy(img)[None])
     assert x.shape == (1, 3, 48, 48) and x.dtype == torch.float32
 
 
@@ -66,33 +67,33 @@ def test_pose_folder_csv_reader_and_errors(tmp_path):
     _write_image(tmp_path / "x.png")
     (tmp_path / "annotations.csv").write_text(
         "image,category,azimuth,elevation,theta,x0,y0,x1,y1\nx.png,car,180,5,0,1,1,10,10\nx.png,car,10,0,0,,,,\n")
-    samples, _ = datasets.read_pose_folder(tmp_path, CATS)
+    samples, _ = data.read_pose_folder(tmp_path, CATS)
     assert samples[0].angles[0] == pytest.approx(math.pi) and samples[0].bbox == (1, 1, 10, 10)
     assert samples[1].bbox is None
     (tmp_path / "annotations.csv").write_text("image,category,azimuth\nx.png,car,1\n")
-    with pytest.raises(datasets.DataError, match="elevation"):
-        datasets.read_pose_folder(tmp_path, CATS)
+    with pytest.raises(data.DataError, match="elevation"):
+        data.read_pose_folder(tmp_path, CATS)
     (tmp_path / "annotations.csv").write_text("image,category,azimuth,elevation,theta\nmissing.png,car,1,2,3\n")
-    with pytest.raises(datasets.DataError, match="not found"):
-        datasets.read_pose_folder(tmp_path, CATS)
-    with pytest.raises(datasets.DataError, match="annotations.jsonl"):
-        datasets.read_pose_folder(tmp_path / "nowhere", CATS)
+    with pytest.raises(data.DataError, match="not found"):
+        data.read_pose_folder(tmp_path, CATS)
+    with pytest.raises(data.DataError, match="annotations.jsonl"):
+        data.read_pose_folder(tmp_path / "nowhere", CATS)
 
 
 def test_rows_without_files_or_with_unknown_categories_are_errors(data_root):
     manifest = data_root / "render" / "manifest.jsonl"
     rows = read_manifest(manifest, ImageRecord)[:2]
-    with pytest.raises(datasets.DataError, match="'image'"):
-        datasets.samples_from_records(rows, manifest, CATS, "image")  # renders have no synthesized image
-    with pytest.raises(datasets.DataError, match="base.categories"):
-        datasets.samples_from_records(rows, manifest, ("boat",), "rgb")
+    with pytest.raises(data.DataError, match="'image'"):
+        data.samples_from_records(rows, manifest, CATS, "image")  # renders have no synthesized image
+    with pytest.raises(data.DataError, match="base.categories"):
+        data.samples_from_records(rows, manifest, ("boat",), "rgb")
 
 
 # --------------------------------------------------------------------------- loading
 def _epoch(samples, cfg, workers, cache=None):
-    ds = datasets.PoseDataset(samples, cfg, 41, seed=5, train=True, cache=cache)
-    sampler = datasets.EpochBatchSampler(len(ds), 8, seed=5, epochs=1, start_epoch=3)
-    return [b["image"] for b in datasets.make_loader(ds, 8, workers, sampler)]
+    ds = data.ImageDataset(samples, cfg, seed=5, train=True, cache=cache)
+    sampler = data.EpochBatchSampler(len(ds), 8, seed=5, epochs=1, start_epoch=3)
+    return [b["image"] for b in data.make_loader(ds, 8, workers, sampler)]
 
 
 def test_augmentation_is_the_same_in_worker_processes(data_root):
@@ -100,27 +101,27 @@ def test_augmentation_is_the_same_in_worker_processes(data_root):
     cfg = dataclasses.replace(FAST_FIT, augment=AugmentConfig())
     in_main, in_workers = _epoch(samples, cfg, 0), _epoch(samples, cfg, 2)
     assert all(torch.equal(a, b) for a, b in zip(in_main, in_workers, strict=True))
-    cache = datasets.build_cache(samples, dataclasses.replace(cfg, workers=2))
-    assert cache.shape == (16, datasets.cache_side(cfg), datasets.cache_side(cfg), 3)
+    cache = data.build_cache(samples, dataclasses.replace(cfg, workers=2))
+    assert cache.shape == (16, data.cache_side(cfg), data.cache_side(cfg), 3)
     assert all(torch.equal(a, b) for a, b in zip(_epoch(samples, cfg, 0, cache), _epoch(samples, cfg, 2, cache),
                                                  strict=True))
-    assert datasets.build_cache(samples, dataclasses.replace(cfg, cache_mb=0)) is None
+    assert data.build_cache(samples, dataclasses.replace(cfg, cache_mb=0)) is None
 
 
 def test_cached_patches_give_the_same_crops(data_root):
     s = _samples(data_root, "test")[0]
-    direct = datasets.prepare(s, FAST_FIT, None)
-    cached = datasets.prepare_cached(datasets.cache_patch(s, FAST_FIT), FAST_FIT, None)
+    direct = data.prepare(s, FAST_FIT, None)
+    cached = data.prepare_cached(data.cache_patch(s, FAST_FIT), FAST_FIT, None)
     assert np.abs(direct.astype(int) - cached.astype(int)).mean() < 3  # one resampling more (grey levels)
 
 
 def test_derived_ood_images_change_background_and_light_but_not_the_mask(data_root):
     plain = _samples(data_root, "test", "rgb")[0]
     ood = _samples(data_root, "test", "rgb", ood_seed=0)[0]
-    a, b = datasets.load_rgb(plain, 0), datasets.load_rgb(ood, 0)
+    a, b = data.load_rgb(plain, 0), data.load_rgb(ood, 0)
     alpha = cv2.imread(plain.path, cv2.IMREAD_UNCHANGED)[..., 3]
     assert np.abs(a.astype(int) - b.astype(int))[alpha == 0].mean() > 20  # a new background
-    assert np.array_equal(b, datasets.load_rgb(ood, 0))  # seeded
+    assert np.array_equal(b, data.load_rgb(ood, 0))  # seeded
     assert ood.ood_seed != _samples(data_root, "test", "rgb", ood_seed=1)[0].ood_seed
 
 
@@ -150,9 +151,9 @@ def test_training_rows_follow_train_data(data_root, tmp_path):
     manifests = {"render": data_root / "render" / "manifest.jsonl", "synthesize": synth, "kcf": kcf_manifest}
     n_train = sum(r.split == "train" for r in rows)
     expected = (("render", n_train, "rgb"), ("synthesize", n_train, "image"), ("kcf", n_train // 2, "image"))
-    for data, n, field in expected:
-        got, manifest, f = tr.training_rows(TrainConfig(data=data), manifests)
-        assert (len(got), f, manifest) == (n, field, manifests[data])
+    for source, n, field in expected:
+        got, manifest, f = tr.training_rows(TrainConfig(data=source), manifests)
+        assert (len(got), f, manifest) == (n, field, manifests[source])
     write_manifest(tmp_path / "m.jsonl", rows)  # a kcf manifest whose train rows were never scored
     with pytest.raises(ValueError, match="kcf_keep"):
         tr.training_rows(TrainConfig(data="kcf"), {**manifests, "kcf": tmp_path / "m.jsonl"})

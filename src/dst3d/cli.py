@@ -7,8 +7,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from dst3d.config import ConfigError, load_all
-from dst3d.schema import ManifestError, read_jsonl
+from dst3d.errors import REPORTED, debug_requested, one_line
+from dst3d.params import load_all
+from dst3d.schema import read_jsonl
 
 
 def _check_params(args: argparse.Namespace) -> int:
@@ -41,14 +42,10 @@ def _make_tiny_controlnet(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from dst3d.export import FORMATS, ExportError
+    from dst3d.export import FORMATS
 
     kwargs = {"unit_scale": args.unit_scale} if args.format == "bop" else {}
-    try:
-        summary = FORMATS[args.format](args.manifest, args.out, mode=args.mode, **kwargs)
-    except ExportError as err:
-        print(f"dst3d: error: {err}", file=sys.stderr)
-        return 2
+    summary = FORMATS[args.format](args.manifest, args.out, mode=args.mode, **kwargs)
     print(f"{args.format}: {summary['images']} images -> {args.out}")
     return 0
 
@@ -78,13 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``dst3d <command> ...``; a params/data error prints ``dst3d <command>: <message>`` (``--debug``: traceback)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(argv)
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     if getattr(args, "format", None) and args.out is None:
         args.out = Path("exports") / args.format
     try:
         return args.func(args)
-    except (ConfigError, ManifestError) as err:
-        print(f"dst3d: error: {err}", file=sys.stderr)
+    except REPORTED as err:
+        if debug:
+            raise
+        print(f"dst3d {args.command}: {one_line(err)}", file=sys.stderr)
         return 2
 
 

@@ -6,6 +6,9 @@ K-1 folds and scores the held-out rows in eval mode: score = rotation error betw
 annotation (radians), plus the pose loss at the annotation. Rows scoring above the threshold (or outside
 the best ``keep_fraction`` of their category) get ``kcf_keep = False``.
 
+The estimators are the pose + classification task of :mod:`dst3d.training` (network, loop and
+``training:`` settings shared with the train stage).
+
 ``eval_corruption`` measures the filter: it corrupts a seeded share of annotations first (turned around,
 mirrored, any rotation — the failures the paper shows) and reports how well the scores find them.
 """
@@ -21,16 +24,19 @@ from typing import Any
 
 import numpy as np
 
-from dst3d import camera, evaluate
-from dst3d.config import BaseConfig, CorruptionConfig, KcfConfig
-from dst3d.datasets import build_cache, samples_from_records
-from dst3d.models.pose import build_model
+from dst3d import camera
+from dst3d.errors import UserError
+from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed, rng_for
-from dst3d.train import EpochCallback, Predictions, fit, predict
+from dst3d.training import metrics, plots
+from dst3d.training.data import build_cache, resolve_file, samples_from_records
+from dst3d.training.loop import EpochCallback, fit, predict
+from dst3d.training.params import CorruptionConfig, KcfConfig
+from dst3d.training.pose import POSE, Predictions
 
 
-class KcfError(ValueError):
+class KcfError(UserError, ValueError):
     """The rows cannot be filtered as configured (too few instances for the folds, …)."""
 
 
@@ -138,8 +144,8 @@ def filter_quality(
         "n_corrupted": int(bad.sum()),
         "precision": hit / int(dropped.sum()) if dropped.any() else None,
         "recall": hit / int(bad.sum()) if bad.any() else None,
-        "auroc_error": evaluate.auroc(error, bad),
-        "auroc_loss": evaluate.auroc(loss, bad),
+        "auroc_error": metrics.auroc(error, bad),
+        "auroc_loss": metrics.auroc(loss, bad),
         "clean_keep_rate": float(np.mean(~dropped[~bad])) if (~bad).any() else None,
         "base_rate": float(bad.mean()) if len(bad) else None,
     }
@@ -196,10 +202,10 @@ def run_kcf(
     for k in range(cfg.folds):
         held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
         seed = derive_seed(base.seed, "kcf", k)
-        model = build_model(cfg.model, len(categories), seed)
-        fit(model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
+        model = POSE.build_model(cfg.model, len(categories), seed)
+        fit(POSE, model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
             cache=None if cache is None else cache[rest])
-        pred: Predictions = predict(model, [samples[i] for i in held], cfg.fit,
+        pred: Predictions = predict(POSE, model, [samples[i] for i in held], cfg.fit,
                                     None if cache is None else cache[held])
         error[held], loss[held], pred_angles[held] = pred.errors, pred.loss, pred.angles
         fold_acc.append(float(np.mean(pred.errors < math.pi / 6)))
@@ -208,8 +214,8 @@ def run_kcf(
     out = list(rows)
     for j, i in enumerate(scored):
         out[i] = dataclasses.replace(targets[j], kcf_score=float(error[j]), kcf_keep=bool(keep[j]))
-    metrics = _metrics(cfg, cats, error, loss, keep, kinds, pred_angles, originals, fold_acc, len(rows))
-    return KcfResult(out, scored, folds, error, loss, pred_angles, keep, kinds, originals, metrics)
+    summary = _metrics(cfg, cats, error, loss, keep, kinds, pred_angles, originals, fold_acc, len(rows))
+    return KcfResult(out, scored, folds, error, loss, pred_angles, keep, kinds, originals, summary)
 
 
 def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarray, keep: np.ndarray,
@@ -219,7 +225,7 @@ def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarra
     clean = np.array([k is None for k in kinds])
     # The estimator's own quality, judged against the true (uncorrupted) annotations.
     truth = np.array([(r.azimuth, r.elevation, r.theta) for r in originals])
-    true_err = evaluate.rotation_errors(pred_angles, truth)
+    true_err = metrics.rotation_errors(pred_angles, truth)
     m: dict[str, Any] = {
         "n_rows": n_rows,
         "n_scored": int(len(error)),
@@ -230,7 +236,7 @@ def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarra
         "max_error_deg": cfg.max_error_deg if cfg.threshold == "max_error" else None,
         "keep_fraction": cfg.keep_fraction if cfg.threshold == "keep_fraction" else None,
         "median_score_deg": float(np.degrees(np.median(error))),
-        "estimator": {**evaluate.pose_summary(true_err[clean]), "fold_acc_pi_6": fold_acc},
+        "estimator": {**metrics.pose_summary(true_err[clean]), "fold_acc_pi_6": fold_acc},
     }
     if cfg.eval_corruption.fraction > 0:
         m["corruption"] = {"fraction": cfg.eval_corruption.fraction, **filter_quality(error, loss, keep, kinds)}
@@ -268,9 +274,7 @@ def write_histogram(path: Path, result: KcfResult, bin_deg: float) -> None:
         w.writerow(["error_deg", *counts])
         for b, lo in enumerate(edges[:-1]):
             w.writerow([f"{lo + bin_deg / 2:g}", *(int(c[b]) for c in counts.values())])
-    from dst3d.train import _pyplot
-
-    plt = _pyplot()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     centres = edges[:-1] + bin_deg / 2
     ax.bar(centres, counts["count"] - counts["corrupted"], width=bin_deg * 0.9, label="annotation as given")
@@ -291,25 +295,8 @@ def write_histogram(path: Path, result: KcfResult, bin_deg: float) -> None:
 def write_worst_grid(path: Path, result: KcfResult, manifest: str | Path, n: int, cell: int = 96) -> None:
     """The ``n`` highest-scoring images (most disputed annotations), captioned with category and score
     (``*`` = corrupted by eval_corruption)."""
-    import cv2
-
-    from dst3d.datasets import resolve_file
-
     order = np.argsort(-result.error, kind="stable")[:n]
-    if len(order) == 0:
-        return
-    cols = min(8, len(order))
-    grid = np.full((((len(order) + cols - 1) // cols) * cell, cols * cell, 3), 255, np.uint8)
-    for slot, j in enumerate(order):
-        r = result.rows[result.scored[j]]
-        img = cv2.imread(str(resolve_file(manifest, r.image)), cv2.IMREAD_COLOR)
-        if img is None:
-            continue
-        img = cv2.resize(img, (cell, cell), interpolation=cv2.INTER_AREA)
-        tag = f"{r.category[:8]} {np.degrees(result.error[j]):.0f}" + ("*" if result.corrupted[j] else "")
-        cv2.putText(img, tag, (2, cell - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 2, cv2.LINE_AA)
-        cv2.putText(img, tag, (2, cell - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
-        y, x = divmod(slot, cols)
-        grid[y * cell:(y + 1) * cell, x * cell:(x + 1) * cell] = img
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), grid)
+    rows = [result.rows[result.scored[j]] for j in order]
+    captions = [f"{r.category[:8]} {np.degrees(result.error[j]):.0f}" + ("*" if result.corrupted[j] else "")
+                for r, j in zip(rows, order, strict=True)]
+    plots.write_image_grid(path, [resolve_file(manifest, r.image) for r in rows], captions, cell)

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dst3d import atomic
+from dst3d.errors import UserError
 
 SCHEMA_VERSION = 1
+"""The record format's version; every resumable output's key mixes it in (:func:`dst3d.keyed.content_key`)."""
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest file is missing, unreadable or has rows that do not fit the schema."""
 
 
@@ -153,7 +155,11 @@ def to_dict(record: Any) -> dict[str, Any]:
     return _jsonable(dataclasses.asdict(record))
 
 
-def from_dict(cls: type[Record], row: dict[str, Any], where: str = "") -> Record:
+def record_from_dict(cls: type[Record], row: dict[str, Any], where: str = "") -> Record:
+    """A manifest row -> ``cls``; unknown fields or a wrong shape are a :class:`ManifestError` naming ``where``.
+
+    (Params use :func:`dst3d.params.from_dict`; this one reads the data records.)
+    """
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(row) - names)
@@ -185,7 +191,7 @@ def read_manifest(path: str | Path, cls: type[Record]) -> list[Record]:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise ManifestError(f"{path}:{i}: not valid JSON: {err}") from None
-        records.append(from_dict(cls, row, f"{path}:{i}"))
+        records.append(record_from_dict(cls, row, f"{path}:{i}"))
     return records
 
 

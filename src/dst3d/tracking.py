@@ -12,6 +12,7 @@ else the enclosing DVC/git repo of the current directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -21,10 +22,23 @@ from typing import Any
 
 import yaml
 
-from dst3d.config import TrackingConfig
-
 DB_NAME = "mlflow.db"
 ARTIFACT_DIR = "mlruns"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow tracking for the kcf and train stages (``dst3d.tracking``).
+
+    The URI is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo root>/mlflow.db`` (the root from
+    ``DVC_ROOT``, so ``dvc exp run --temp/--queue`` runs land in the main repo). Not a dvc.yaml param of
+    any stage: switching tracking never re-runs a stage.
+    """
+
+    enabled: bool = True
+    experiment: str = "dst3d"
+    log_model: bool = True
+
 
 
 def workspace_root(start: str | Path | None = None) -> Path:

@@ -18,7 +18,10 @@ import numpy as np
 
 from dst3d.assets import meshio
 from dst3d.assets.meshio import MeshError
-from dst3d.config import AlignConfig, BaseConfig, SourceConfig
+from dst3d.assets.params import AlignConfig, SourceConfig
+from dst3d.errors import UserError
+from dst3d.keyed import safe_name
+from dst3d.params import BaseConfig
 from dst3d.schema import ModelRecord
 from dst3d.seeding import rng_for
 
@@ -44,7 +47,7 @@ _AUTO_AXES = {"shapenet": ("y", "-z"), "csv": ("y", "-z"), "folder": ("y", "z")}
 _AXES = {"x": (1, 0, 0), "y": (0, 1, 0), "z": (0, 0, 1), "-x": (-1, 0, 0), "-y": (0, -1, 0), "-z": (0, 0, -1)}
 
 
-class AlignError(ValueError):
+class AlignError(UserError, ValueError):
     """A source is misconfigured or yields no usable models."""
 
 
@@ -76,10 +79,6 @@ def axes_rotation(up: str, front: str) -> np.ndarray:
     left = np.cross(u, f)  # object-left in the source frame (u x f, as for the canonical z x -y = +x)
     src = np.stack([left, -f, u])  # rows: source directions that become canonical +x, +y, +z
     return src  # R @ x maps source coordinates to canonical ones (R's rows are the images of the axes)
-
-
-def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "model"
 
 
 def _words(stem: str) -> tuple[str, ...]:
@@ -146,7 +145,7 @@ def _find_shapenet(src: SourceConfig, base: BaseConfig, cfg: AlignConfig, where:
                 raise MeshError(
                     f"{path}: missing (ShapeNetCore v2 layout <synset>/<model_id>/models/model_normalized.obj)"
                 )
-            out.append(Candidate(_safe_id(model_dir.name), cat, "shapenet", path, up, front, keywords=(cat,)))
+            out.append(Candidate(safe_name(model_dir.name), cat, "shapenet", path, up, front, keywords=(cat,)))
     return out
 
 
@@ -170,7 +169,7 @@ def _find_folder(src: SourceConfig, base: BaseConfig, cfg: AlignConfig, where: s
             if path.suffix.lower() in (".mtl", ".png", ".jpg", ".jpeg", ".bin", ".txt", ".json", ".md"):
                 continue  # side files of the meshes
             meshio.check_format(path)  # refuses .blend and unknown files by name
-            out.append(Candidate(_safe_id(path.stem), cat, "folder", path, up, front, keywords=_words(path.stem)))
+            out.append(Candidate(safe_name(path.stem), cat, "folder", path, up, front, keywords=_words(path.stem)))
     return out
 
 
@@ -206,7 +205,7 @@ def _find_csv(src: SourceConfig, base: BaseConfig, cfg: AlignConfig, where: str)
                 raise MeshError(f"{mesh}: missing (named by {path}:{line})")
             out.append(
                 Candidate(
-                    _safe_id(model_id),
+                    safe_name(model_id),
                     cat,
                     "csv",
                     mesh,

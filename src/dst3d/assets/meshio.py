@@ -15,11 +15,13 @@ import numpy as np
 import trimesh
 
 from dst3d import atomic
+from dst3d.errors import UserError
+from dst3d.keyed import safe_name
 
 ALLOWED_SUFFIXES: tuple[str, ...] = (".obj", ".glb", ".gltf", ".ply", ".stl", ".off")
 
 
-class MeshError(ValueError):
+class MeshError(UserError, ValueError):
     """A mesh file is missing, refused, unreadable, empty or degenerate."""
 
 
@@ -79,10 +81,10 @@ def write_parts_obj(path: str | Path, parts: Sequence[tuple[str, np.ndarray, np.
     mtl = []
     base = 1
     for i, (name, v, f, rgb) in enumerate(parts):
-        mat = f"m{i}_{_safe(name)}"
+        mat = f"m{i}_{safe_name(name)}"
         r, g, b = (float(c) for c in rgb)
         mtl.append(f"newmtl {mat}\nKd {r:.4f} {g:.4f} {b:.4f}\nKa 0 0 0\nKs 0.1 0.1 0.1\nNs 20\nd 1\nillum 2\n\n")
-        obj.append(f"o {_safe(name)}\nusemtl {mat}\n")
+        obj.append(f"o {safe_name(name)}\nusemtl {mat}\n")
         obj.append("".join(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in np.asarray(v, dtype=np.float64)))
         obj.append("".join(f"f {a + base} {b_ + base} {c + base}\n" for a, b_, c in np.asarray(f, dtype=np.int64)))
         base += len(v)
@@ -99,10 +101,6 @@ def write_trimesh_obj(path: str | Path, mesh: trimesh.Trimesh) -> None:
     for name, data in extra.items():
         atomic.write_bytes(path.parent / name, data)
     atomic.write_text(path, text)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "part"
 
 
 def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,13 +11,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from dst3d.errors import UserError
 from dst3d.schema import ImageRecord, data_root, read_manifest
 
 Mode = Literal["copy", "hardlink", "symlink"]
 MODES: tuple[str, ...] = ("copy", "hardlink", "symlink")
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The manifest cannot be exported (no synthesized images, missing files, target not empty)."""
 
 

@@ -4,6 +4,8 @@ Pose is classified, as upstream does: azimuth, elevation and in-plane rotation t
 ``num_bins`` (41) bins of width 2*pi/41, trained with one cross entropy per angle. Unlike upstream, bin
 *centres* sit on 0 for every angle (upstream's azimuth bins start at 0, so the frontal view lay on a bin
 edge), and the three angles are all treated as periodic.
+
+Building a network from params (seeded, ``init`` weights) is the pose task's: ``dst3d.training.pose.build_model``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from dst3d.config import PoseModelConfig
 from dst3d.models.resnet import ResNet
 
 
@@ -75,13 +76,3 @@ class PoseNet(nn.Module):
             return pose_logits[:, 0]
         return pose_logits[torch.arange(len(labels), device=labels.device), labels]
 
-
-def build_model(cfg: PoseModelConfig, num_categories: int, seed: int) -> PoseNet:
-    """A freshly initialised network (seeded), then ``cfg.init`` loaded over it if set."""
-    from dst3d.models.io import init_from
-
-    torch.manual_seed(seed)
-    model = PoseNet(cfg.arch, cfg.width, num_categories, cfg.num_bins, cfg.pose_head)
-    if cfg.init:
-        init_from(model, cfg.init)
-    return model

@@ -1,19 +1,22 @@
 """Prompts for the synthesize stage: LLM-written, validated, measured for diversity.
 
 Backends: ``llm`` (transformers causal LM, default SmolLM2-135M-Instruct GGUF), ``openai`` (any
-OpenAI-compatible chat endpoint), ``template`` (upstream's template and a seeded combiner).
+OpenAI-compatible chat endpoint), ``template`` (upstream's template and a seeded combiner); the
+registry and :func:`open_backend` are in :mod:`.backends`.
 """
 
 from __future__ import annotations
 
-from dst3d.config import PromptsConfig
+from dst3d.prompts.backends import BACKENDS, open_backend
 from dst3d.prompts.base import Backend, Completion, PromptBackendError, Request
 from dst3d.prompts.clip_tokens import ClipTokenCounter
 from dst3d.prompts.generate import Job, PromptRow, PromptStats, generate_prompts, make_jobs, make_request
+from dst3d.prompts.params import PromptsConfig
 from dst3d.prompts.template import TemplateBackend
 from dst3d.prompts.validate import RULES, Validator, Verdict
 
 __all__ = [
+    "BACKENDS",
     "RULES",
     "Backend",
     "ClipTokenCounter",
@@ -27,24 +30,11 @@ __all__ = [
     "Validator",
     "Verdict",
     "generate_prompts",
-    "make_backend",
     "make_jobs",
     "make_request",
     "make_validator",
+    "open_backend",
 ]
-
-
-def make_backend(cfg: PromptsConfig) -> Backend:
-    """The configured backend, its model loaded now (once per stage run)."""
-    if cfg.backend == "llm":
-        from dst3d.prompts.llm import LLMBackend  # imported here: pulls in torch and transformers
-
-        return LLMBackend(cfg.llm, cfg.sampling)
-    if cfg.backend == "openai":
-        from dst3d.prompts.openai_api import OpenAIBackend
-
-        return OpenAIBackend(cfg.openai, cfg.sampling)
-    return TemplateBackend(cfg.template)
 
 
 def make_validator(cfg: PromptsConfig) -> Validator:

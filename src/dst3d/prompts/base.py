@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from dst3d.errors import UserError
 
-class PromptBackendError(RuntimeError):
+
+class PromptBackendError(UserError, RuntimeError):
     """A backend cannot produce text at all (model missing, server unreachable after retries)."""
 
 

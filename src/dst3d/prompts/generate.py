@@ -16,10 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dst3d.config import PromptsConfig, PromptTemplateConfig
 from dst3d.prompts.base import Backend, Request
+from dst3d.prompts.params import PromptsConfig, PromptTemplateConfig
 from dst3d.prompts.template import TemplateBackend, article_for
 from dst3d.prompts.validate import RULES, Validator
+from dst3d.prompts.words import name_of, terms_of
 from dst3d.schema import ModelRecord
 from dst3d.seeding import derive_seed
 
@@ -44,8 +45,8 @@ def make_jobs(models: Iterable[ModelRecord], cfg: PromptsConfig) -> list[Job]:
     first ``max_keywords`` are used (assets list the subtype and colours first, small details last)."""
     jobs = []
     for m in sorted(models, key=lambda r: (r.category, r.model_id)):
-        name = cfg.name_of(m.category)
-        terms = cfg.terms_of(m.category)
+        name = name_of(cfg, m.category)
+        terms = terms_of(cfg, m.category)
         plain = {m.category.lower(), name.lower()}
         words = [k.strip() for k in m.keywords]
         kws = tuple(dict.fromkeys(k for k in words if k and k.lower() not in plain))[: cfg.max_keywords]

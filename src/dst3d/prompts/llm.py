@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dst3d.config import PromptLLMConfig, PromptSamplingConfig
 from dst3d.prompts.base import Completion, PromptBackendError, Request
+from dst3d.prompts.params import PromptLLMConfig, PromptSamplingConfig, PromptsConfig
 from dst3d.prompts.resources import resolve_model
 
 
@@ -132,3 +132,8 @@ class LLMBackend:
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "load_s": round(self.load_s, 2),
         }
+
+
+def open(params: PromptLLMConfig, cfg: PromptsConfig) -> LLMBackend:
+    """The ``llm`` backend, its model loaded now (torch and transformers are imported here)."""
+    return LLMBackend(params, cfg.sampling)

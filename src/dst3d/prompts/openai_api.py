@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dst3d.config import PromptOpenAIConfig, PromptSamplingConfig
 from dst3d.prompts.base import Completion, PromptBackendError, Request
+from dst3d.prompts.params import PromptOpenAIConfig, PromptSamplingConfig, PromptsConfig
 
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 60.0
@@ -117,3 +117,8 @@ class OpenAIBackend:
             "base_url": self.cfg.base_url,
             "retries_used": self.retries_used,
         }
+
+
+def open(params: PromptOpenAIConfig, cfg: PromptsConfig) -> OpenAIBackend:
+    """The ``openai`` backend (the server is asked on the first request)."""
+    return OpenAIBackend(params, cfg.sampling)

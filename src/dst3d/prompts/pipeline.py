@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from dst3d.config import PromptsConfig
-from dst3d.prompts import make_backend, make_validator
+from dst3d.prompts import make_validator, open_backend
 from dst3d.prompts.base import Backend
 from dst3d.prompts.generate import Job, PromptRow, PromptStats, generate_prompts, make_jobs, template_baseline
+from dst3d.prompts.params import PromptsConfig
 from dst3d.schema import ModelRecord
 
 
@@ -107,7 +107,7 @@ def run(
     """Prompts and metrics for ``models``; the backend (its model) is built once here unless given."""
     t0 = time.perf_counter()
     validator = make_validator(cfg)  # before the model: a missing CLIP vocabulary fails in a second
-    backend = backend if backend is not None else make_backend(cfg)
+    backend = backend if backend is not None else open_backend(cfg)
     jobs = make_jobs(models, cfg)
     rows, stats = generate_prompts(jobs, backend, validator, cfg, base_seed)
     diversity = diversity_metrics(rows, jobs, cfg, base_seed) if cfg.diversity.enabled else None

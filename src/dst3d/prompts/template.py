@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dst3d.config import PromptTemplateConfig
 from dst3d.prompts.base import Completion, Request
+from dst3d.prompts.params import PromptsConfig, PromptTemplateConfig
 
 OPENERS: tuple[str, ...] = (
     "A photo of",
@@ -203,3 +203,8 @@ class TemplateBackend:
 
     def describe(self) -> dict[str, object]:
         return {"backend": self.name, "style": self.cfg.style}
+
+
+def open(params: PromptTemplateConfig, cfg: PromptsConfig) -> TemplateBackend:
+    """The ``template`` backend."""
+    return TemplateBackend(params)

@@ -125,7 +125,7 @@ def init(use_gpu: bool = True, require_gpu: bool = False) -> Any:
     bpy.context.scene.render.engine = "CYCLES"
     RendererUtility.set_render_devices(use_only_cpu=not use_gpu)
     if require_gpu and bpy.context.scene.cycles.device != "GPU":
-        raise RuntimeError("render.device is 'gpu' but Cycles found no GPU device (OPTIX/CUDA/HIP)")
+        raise RuntimeError("render.blenderproc.device is 'gpu' but Cycles found no GPU device (OPTIX/CUDA/HIP)")
     _Initializer.set_default_parameters()
     GlobalStorage.add("bproc_init_complete", True)
     _initialised = True

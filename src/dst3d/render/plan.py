@@ -1,8 +1,9 @@
 """The view plan: every view the render stage must produce, fully determined by params and the align manifest.
 
 A view is identified by its ``image_id`` and its ``key``: a hash of everything that changes its pixels
-or its record (seed, pose, light, camera, mesh file contents, render settings, RENDER_VERSION). A view
-already on disk is reused only when its stored key equals the planned one.
+or its record (seed, pose, light, camera, mesh file contents, :func:`pixel_settings`, RENDER_VERSION and
+the schema version; :func:`dst3d.keyed.content_key`). A view already on disk is reused only when its
+stored key equals the planned one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from dst3d import camera
-from dst3d.config import BaseConfig, RenderConfig
+from dst3d.errors import UserError
+from dst3d.keyed import content_key, safe_name
+from dst3d.params import BaseConfig
+from dst3d.render.params import RenderConfig
 from dst3d.render.sampling import (
     Lighting,
     Viewpoint,
@@ -34,7 +37,7 @@ RENDER_VERSION = 1  # bump when the same params would give different pixels or r
 MIN_CLEARANCE = 0.9  # camera distance must exceed the half-diagonal of the unit bbox (sqrt(3)/2 ~ 0.87)
 
 
-class PlanError(ValueError):
+class PlanError(UserError, ValueError):
     """The requested views cannot be planned (unknown model id, empty category, impossible camera)."""
 
 
@@ -88,11 +91,6 @@ class ViewSpec:
         return ViewSpec(**d)
 
 
-def safe_name(text: str) -> str:
-    """Path-safe: letters, digits, '.', '_', '-' only."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", text)
-
-
 def mesh_digest(path: Path) -> str:
     """SHA-256 over an OBJ and the MTL/texture files it names (colours change pixels too)."""
     h = hashlib.sha256()
@@ -112,13 +110,16 @@ def mesh_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def render_settings(cfg: RenderConfig) -> dict[str, Any]:
-    """The params that change pixels or records (not workers, threads, shard size or grid size)."""
-    keys = ["backend", "samples", "denoise", "max_bounces", "depth_scale", "allow_truncated"]
-    if cfg.backend == "opengl":
-        keys = ["backend", "msaa", "depth_scale", "allow_truncated"]
-    settings = {k: getattr(cfg, k) for k in keys}
-    settings["hdr_background"] = cfg.light.hdr_background
+def pixel_settings(cfg: RenderConfig) -> dict[str, Any]:
+    """The params that change pixels or records: the active backend's ``PIXEL_KEYS`` and the record settings.
+
+    Not workers, threads, shard size or grid size, and no other backend's settings.
+    """
+    params = cfg.backend_params()
+    settings = {"backend": cfg.backend, **{k: getattr(params, k) for k in type(params).PIXEL_KEYS}}
+    settings.update(
+        depth_scale=cfg.depth_scale, allow_truncated=cfg.allow_truncated, hdr_background=cfg.light.hdr_background
+    )
     return settings
 
 
@@ -167,7 +168,7 @@ def plan_views(
     splits = assign_splits(chosen, base, cfg)
     maps = split_world_maps(cfg.light, world_maps()) if cfg.light.hdr else {}
     K = camera.intrinsics(cfg.focal_mm, cfg.sensor_mm, cfg.width, cfg.height)
-    settings = render_settings(cfg)
+    settings = pixel_settings(cfg)
     views: list[ViewSpec] = []
     for m in chosen:
         mesh = resolve(align_dir, m.mesh)  # record paths are relative to the data root
@@ -208,7 +209,6 @@ def plan_views(
             )
             payload = spec.to_json()
             payload.pop("mesh")  # the contents matter, not where the folder lives
-            payload.update(version=RENDER_VERSION, settings=settings, mesh_sha256=digest)
-            key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-            views.append(dataclasses.replace(spec, key=key))
+            payload.update(settings=settings, mesh_sha256=digest)
+            views.append(dataclasses.replace(spec, key=content_key(payload, version=RENDER_VERSION)))
     return views

@@ -7,7 +7,6 @@ key changed (params or mesh changed), are deleted before rendering, so the folde
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -23,15 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import dst3d
-from dst3d.config import RenderConfig
+from dst3d import params
+from dst3d.errors import UserError
+from dst3d.keyed import prune
+from dst3d.render import backends
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec
-from dst3d.schema import ImageRecord
-from dst3d.schema import from_dict as record_from_dict
+from dst3d.schema import ImageRecord, record_from_dict
 
 KINDS = ("rgb", "mask", "depth", "record")
 
 
-class RenderError(RuntimeError):
+class RenderError(UserError, RuntimeError):
     """A worker failed; finished views stay on disk and a re-run renders only the rest."""
 
 
@@ -65,22 +67,19 @@ def read_finished(out: Path, view: ViewSpec) -> dict[str, Any] | None:
     return body
 
 
-def clean(out: Path, views: list[ViewSpec], finished: set[str]) -> int:
-    """Delete every file under ``out/views`` that is not an output of a finished planned view."""
-    keep = {str(out / v.path(k)) for v in views if v.image_id in finished for k in KINDS}
-    removed = 0
-    root = out / "views"
-    if not root.is_dir():
-        return 0
-    for dirpath, _dirs, files in os.walk(root, topdown=False):
-        for name in files:
-            p = os.path.join(dirpath, name)
-            if p not in keep:
-                os.unlink(p)
-                removed += 1
-        if dirpath != str(root) and not os.listdir(dirpath):
-            os.rmdir(dirpath)
-    return removed
+def make_job(cfg: RenderConfig, out: Path, views: list[ViewSpec], threads: int) -> dict[str, Any]:
+    """A shard's job file content (JSON): params, the backend's module path, the views.
+
+    The module path is resolved here, in the stage's process: a worker process sees only the registry as
+    written in the source, not entries a caller added at run time (:func:`dst3d.render.worker.read_job_cfg`).
+    """
+    return {
+        "cfg": params.to_dict(cfg),
+        "backend_module": backends.module_of(cfg.backend),
+        "out": str(Path(out).resolve()),
+        "threads": threads,
+        "views": [v.to_json() for v in views],
+    }
 
 
 def make_shards(views: list[ViewSpec], size: int) -> list[list[ViewSpec]]:
@@ -108,7 +107,8 @@ def run_shards(
     """Render each shard in its own worker process, at most ``cfg.workers`` at a time."""
     if not shards:
         return
-    threads = cfg.threads or max(1, _cpu_count() // min(cfg.workers, len(shards)))  # cores per running worker
+    # cores per running worker; a backend's own setting (render.blenderproc.threads) may override it
+    threads = max(1, _cpu_count() // min(cfg.workers, len(shards)))
     tmp = Path(tempfile.mkdtemp(prefix="dst3d-render-jobs-"))
     env = _worker_env()
     pending = list(enumerate(shards))
@@ -120,12 +120,7 @@ def run_shards(
         while pending or running:
             while pending and len(running) < cfg.workers and not failures:
                 i, shard = pending.pop(0)
-                job = {
-                    "cfg": _cfg_dict(cfg),
-                    "out": str(out.resolve()),
-                    "threads": threads,
-                    "views": [v.to_json() for v in shard],
-                }
+                job = make_job(cfg, out, shard, threads)
                 job_path = tmp / f"shard-{i:05d}.json"
                 job_path.write_text(json.dumps(job))
                 log_path = tmp / f"shard-{i:05d}.log"
@@ -164,10 +159,6 @@ def run_shards(
         )
 
 
-def _cfg_dict(cfg: RenderConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
-
-
 def render_views(
     views: list[ViewSpec], cfg: RenderConfig, out: Path, log: Callable[[str], None] = print
 ) -> RenderResult:
@@ -178,7 +169,8 @@ def render_views(
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate image ids in the view plan")
     previous = {v.image_id for v in views if read_finished(out, v) is not None}
-    removed = clean(out, views, previous)
+    # everything under views/ that is not an output of a finished planned view: changed keys, temp files
+    removed = prune(out / "views", {out / v.path(k) for v in views if v.image_id in previous for k in KINDS})
     todo = [v for v in views if v.image_id not in previous]
     shards = make_shards(todo, cfg.views_per_shard)
     log(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dst3d.config import LightConfig, RenderConfig
+from dst3d.render.params import LightConfig, RenderConfig
 
 
 @dataclass(frozen=True)

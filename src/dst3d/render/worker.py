@@ -14,47 +14,36 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 
-from dst3d import atomic
+from dst3d import atomic, params
 from dst3d.assets import meshio
-from dst3d.config import RenderConfig, from_dict
-from dst3d.render import annotate
+from dst3d.render import annotate, backends
+from dst3d.render.backends import Backend, Mesh
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec
 from dst3d.schema import ImageRecord, relative, to_dict
 
 KEYPOINT_TOLERANCE = 0.03  # scene units (objects are 1 unit across)
-Mesh = tuple[np.ndarray, np.ndarray, np.ndarray]  # vertices, faces, face colours (0..1)
 
 
-class Backend(Protocol):
-    """Renders views of one mesh: yields (view, RGBA uint8 (H, W, 4), planar depth float32, inf = empty)."""
+def read_job_cfg(job: dict[str, Any]) -> RenderConfig:
+    """The job's params; the job's backend module is registered under its name first.
 
-    name: str
-    transparent: bool  # False: the rgb shows a background (alpha is meaningless)
-    mask_from_depth: bool  # the mask is the depth pass's coverage, not alpha >= 0.5
-
-    def render(
-        self, mesh_path: Path, mesh: Mesh, views: list[ViewSpec]
-    ) -> Iterator[tuple[ViewSpec, np.ndarray, np.ndarray]]: ...
-
-    def close(self) -> None: ...
+    The job's module path wins over the source registry: it may name a backend the caller registered at
+    run time (:func:`dst3d.render.runner.make_job`).
+    """
+    backends.BACKENDS[job["cfg"]["backend"]] = job["backend_module"]
+    return params.from_dict(RenderConfig, job["cfg"], "job.cfg")
 
 
 def open_backend(cfg: RenderConfig, threads: int) -> Backend:
-    """The configured backend; bpy is imported here, in the worker process, and nowhere else."""
-    if cfg.backend == "blenderproc":
-        from dst3d.render.blenderproc_backend import BlenderProcBackend
-
-        return BlenderProcBackend(cfg, threads)
-    from dst3d.render.opengl_backend import OpenGLBackend
-
-    return OpenGLBackend(cfg)
+    """The configured backend; bpy and the other heavy libraries are imported here, in the worker process."""
+    return backends.open_backend(cfg.backend, cfg.backend_params(), cfg, threads)
 
 
 def _png(img: np.ndarray) -> bytes:
@@ -79,7 +68,7 @@ def finish_view(
     backend: Backend,
 ) -> str:
     """Annotate one rendered view and write its files + record; returns 'ok' or the skip reason."""
-    vertices, faces, _ = mesh
+    vertices, faces = mesh.vertices, mesh.faces
     K, R, t = (np.asarray(x, dtype=np.float64) for x in (view.K, view.R, view.t))
     finite = np.isfinite(depth) & (depth > 0)
     depth = np.where(finite, depth, np.inf).astype(np.float32)
@@ -134,7 +123,7 @@ def finish_view(
 
 def run_job(job: dict[str, Any]) -> dict[str, int]:
     """Render the views of one job (grouped by mesh); returns counts by outcome."""
-    cfg = from_dict(RenderConfig, job["cfg"], "job.cfg")
+    cfg = read_job_cfg(job)
     out = Path(job["out"])
     views = [ViewSpec.from_json(v) for v in job["views"]]
     backend = open_backend(cfg, int(job.get("threads", 0)))
@@ -142,11 +131,11 @@ def run_job(job: dict[str, Any]) -> dict[str, int]:
     try:
         for mesh_path, group in itertools.groupby(views, key=lambda v: v.mesh):
             group = list(group)
-            mesh = meshio.load_mesh(mesh_path)
+            mesh = Mesh(*meshio.load_mesh(mesh_path))
             todo = []
             for v in group:
                 K, R, t = (np.asarray(x) for x in (v.K, v.R, v.t))
-                if not cfg.allow_truncated and not annotate.in_frame(mesh[0], K, R, t, v.width, v.height):
+                if not cfg.allow_truncated and not annotate.in_frame(mesh.vertices, K, R, t, v.width, v.height):
                     write_record(out, v, {"status": "skipped", "reason": "outside_frame"})
                     counts["outside_frame"] = counts.get("outside_frame", 0) + 1
                 else:

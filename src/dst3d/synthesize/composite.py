@@ -15,6 +15,7 @@ lighting jitter from its own seed, so any image can be rebuilt alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -25,8 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dst3d.config import CompositeConfig
+from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
+from dst3d.synthesize.params import CompositeConfig, SynthesizeConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".exr", ".hdr")
 PACKAGE_PHOTOS = (
@@ -36,7 +38,7 @@ PACKAGE_PHOTOS = (
 )
 
 
-class BackgroundError(ValueError):
+class BackgroundError(UserError, ValueError):
     """The background set is missing, empty or cannot be split as asked."""
 
 
@@ -232,3 +234,19 @@ class CompositeBackend:
                 (composite_image(rgb, alpha, load_background(str(path)), rng, self.cfg), {"background": path.stem})
             )
         return out
+
+
+# --------------------------------------------------------------------------- the backend module's interface
+def open(params: CompositeConfig, cfg: SynthesizeConfig) -> CompositeBackend:
+    """The backend for ``synthesize.composite`` (the background set checked and split now)."""
+    return CompositeBackend.open(params)
+
+
+def pixel_settings(params: CompositeConfig) -> dict[str, Any]:
+    """Every composite setting changes pixels."""
+    return dataclasses.asdict(params)
+
+
+def describe(params: CompositeConfig) -> dict[str, Any]:
+    """Stage metadata: the background files of each split (checks the set; loads no image)."""
+    return {"backgrounds": {s: [p.name for p in v] for s, v in split_backgrounds(params).items()}}

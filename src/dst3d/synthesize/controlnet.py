@@ -22,11 +22,15 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
-from dst3d.config import ControlNetConfig
+from dst3d.devices import resolve_device
+from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
+from dst3d.synthesize.params import ControlNetConfig, SynthesizeConfig
+
+DEVICE_PARAM = "synthesize.controlnet.device"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Model weights cannot be found, reached or loaded."""
 
 
@@ -117,17 +121,6 @@ def check_weights(spec: str, revision: str, kind: str) -> tuple[str, bool]:
     return spec, False
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise WeightsError(f"synthesize.controlnet.device: {device!r} asked for but no CUDA device is visible")
-    return device
-
-
 def resolve_dtype(dtype: str, device: str) -> str:
     """``auto`` -> float16 on CUDA (SD1.5's weights are trained for it), float32 on CPU (fp16 CPU kernels are slow)."""
     if dtype != "auto":
@@ -140,9 +133,27 @@ def pixel_settings(cfg: ControlNetConfig) -> dict[str, Any]:
     settings = dataclasses.asdict(cfg)
     for name in ("batch_size", "threads", "channels_last", "compile"):
         settings.pop(name)
-    settings["device"] = resolve_device(cfg.device).split(":")[0]
+    settings["device"] = resolve_device(cfg.device, DEVICE_PARAM).split(":")[0]
     settings["dtype"] = resolve_dtype(cfg.dtype, settings["device"])
     return settings
+
+
+def describe(cfg: ControlNetConfig) -> dict[str, Any]:
+    """Stage metadata: the pixel settings (device and dtype resolved) and the run settings; loads no model."""
+    return {
+        **pixel_settings(cfg),
+        "pipeline_class": "StableDiffusionXLControlNetPipeline"
+        if cfg.pipeline == "sdxl"
+        else "StableDiffusionControlNetPipeline",
+        "batch_size": cfg.batch_size,
+        "channels_last": cfg.channels_last,
+        "compile": cfg.compile,
+    }
+
+
+def open(params: ControlNetConfig, cfg: SynthesizeConfig) -> ControlNetBackend:
+    """The backend for ``synthesize.controlnet``: weights checked, then the pipeline loaded."""
+    return ControlNetBackend(params)
 
 
 def generation_size(width: int, height: int, resolution: int) -> tuple[int, int]:
@@ -177,7 +188,7 @@ class ControlNetBackend:
 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, DEVICE_PARAM)
         self.dtype = resolve_dtype(cfg.dtype, self.device)
         self.pipe = load_pipeline(
             cfg, base, control, self.device, getattr(torch, self.dtype), local_only=base_local and control_local

@@ -1,10 +1,11 @@
 """Plan, resume and run the synthesize stage (backend-agnostic).
 
 Every planned image has a *key*: a hash of everything that decides its pixels (backend settings, seed,
-prompt, negative prompt, the input files' contents, size, ``SYNTH_VERSION``). The key is stored inside
-the PNG (a ``tEXt`` chunk written with the image, atomically), so a re-run regenerates exactly the images
-that are missing or whose inputs or settings changed, and a killed run resumes where it stopped.
-Images that are no longer planned are deleted, so the folder always equals the manifest.
+prompt, negative prompt, the input files' contents, size, ``SYNTH_VERSION`` and the schema version;
+:func:`dst3d.keyed.content_key`). The key is stored inside the PNG (a ``tEXt`` chunk written with the
+image, atomically), so a re-run regenerates exactly the images that are missing or whose inputs or
+settings changed, and a killed run resumes where it stopped. Images that are no longer planned are
+deleted (:func:`dst3d.keyed.prune`), so the folder always equals the manifest.
 """
 
 from __future__ import annotations
@@ -13,37 +14,33 @@ import dataclasses
 import hashlib
 import io
 import json
-import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
 
 from dst3d import atomic
-from dst3d.config import BaseConfig, SynthesizeConfig
+from dst3d.errors import UserError
+from dst3d.keyed import content_key, prune, safe_name
+from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord, relative
 from dst3d.seeding import derive_seed
+from dst3d.synthesize.backends import Backend, pixel_settings
+from dst3d.synthesize.params import SynthesizeConfig
 
 SYNTH_VERSION = 1  # bump when the same params would give different pixels
 INFO_KEY = "dst3d"  # PNG text chunk holding the key and provenance of a synthesized image
 IMAGES_DIR = "images"
 
 
-class SynthesizeError(ValueError):
+class SynthesizeError(UserError, ValueError):
     """The inputs cannot be synthesized (missing prompts, missing files, mixed data roots)."""
-
-
-class Backend(Protocol):
-    name: str
-    batch_size: int
-
-    def make(self, records: Sequence[ImageRecord], root: Path) -> list[tuple[np.ndarray, dict[str, Any]]]: ...
 
 
 @dataclass(frozen=True)
@@ -54,24 +51,11 @@ class Item:
     key: str
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "_"
-
-
 def file_digest(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     except FileNotFoundError:
         raise SynthesizeError(f"{path}: input file missing (re-run the upstream stage)") from None
-
-
-def pixel_settings(cfg: SynthesizeConfig) -> dict[str, Any]:
-    """The backend settings that change pixels (part of every key)."""
-    if cfg.backend == "controlnet":
-        from dst3d.synthesize.controlnet import pixel_settings as cn_settings
-
-        return {"backend": "controlnet", **cn_settings(cfg.controlnet)}
-    return {"backend": "composite", **dataclasses.asdict(cfg.composite)}
 
 
 def group_prompts(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -102,7 +86,7 @@ def plan(
             f"no prompts for {len(missing)} model(s): {missing[:10]}{' ...' if len(missing) > 10 else ''} "
             "(re-run the prompts stage: its models must match the rendered ones)"
         )
-    settings = json.dumps(pixel_settings(cfg), sort_keys=True)
+    settings = pixel_settings(cfg)
     need = ("edge",) if cfg.backend == "controlnet" else ("rgb", "mask")
     items = []
     for src in rows:
@@ -116,7 +100,7 @@ def plan(
             image_id = f"{src.image_id}_s{k:02d}"
             seed = derive_seed(base.seed, "synthesize", image_id)
             chosen = options[(start + k) % len(options)]
-            path = out_dir / IMAGES_DIR / _safe(src.category) / _safe(src.model_id) / f"{image_id}.png"
+            path = out_dir / IMAGES_DIR / safe_name(src.category) / safe_name(src.model_id) / f"{image_id}.png"
             record = dataclasses.replace(
                 src,
                 image_id=image_id,
@@ -126,11 +110,15 @@ def plan(
                 negative_prompt=chosen.get("negative_prompt") or "",
                 backend=cfg.backend,
             )
-            blob = json.dumps(
-                [SYNTH_VERSION, settings, seed, record.prompt, record.negative_prompt, digests, src.width, src.height],
-                sort_keys=True,
-            )
-            items.append(Item(record=record, key=hashlib.sha256(blob.encode()).hexdigest()[:32]))
+            payload = {
+                "settings": settings,
+                "seed": seed,
+                "prompt": record.prompt,
+                "negative_prompt": record.negative_prompt,
+                "inputs": digests,
+                "size": [src.width, src.height],
+            }
+            items.append(Item(record=record, key=content_key(payload, version=SYNTH_VERSION)))
     return items
 
 
@@ -160,22 +148,6 @@ def edge_recall(image: np.ndarray, edge: np.ndarray, tolerance_px: int = 2) -> f
     got = cv2.Canny(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 100, 200) > 0
     near = cv2.dilate(got.astype(np.uint8), np.ones((2 * tolerance_px + 1,) * 2, np.uint8)) > 0
     return float(near[want].mean())
-
-
-def remove_stale(out_dir: Path, keep: set[Path]) -> int:
-    """Delete files under ``out_dir/images`` that are not planned (old params, killed runs' temp files)."""
-    folder = out_dir / IMAGES_DIR
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path not in keep:
-            path.unlink()
-            removed += 1
-    for path in sorted(folder.rglob("*"), reverse=True):  # deepest first
-        if path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    return removed
 
 
 @dataclass
@@ -216,7 +188,8 @@ def run(
         t0 = time.perf_counter()
         backend = open_backend()
         stats.seconds_loading = time.perf_counter() - t0
-    stats.removed = remove_stale(out_dir, {root / it.record.image for it in items})
+    # unplanned files under images/ (old params, killed runs' temp files)
+    stats.removed = prune(out_dir / IMAGES_DIR, {root / it.record.image for it in items})
     if backend is None:
         return stats
     t0 = time.perf_counter()

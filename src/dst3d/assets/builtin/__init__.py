@@ -25,7 +25,7 @@ import numpy as np
 
 from dst3d.assets.builtin import aircraft, furniture, household, twowheel, vehicles, watercraft
 from dst3d.assets.builtin._common import Asset, Part
-from dst3d.config import PASCAL3D_CATEGORIES
+from dst3d.params import PASCAL3D_CATEGORIES
 
 __all__ = ["CATEGORIES", "KEYPOINT_NAMES", "Asset", "Part", "generate"]
 

@@ -1,8 +1,9 @@
-"""The BlenderProc backend: Cycles (CPU, or GPU where present) through BlenderProc 2.8 on the bpy wheel.
+"""The BlenderProc backend's implementation: Cycles (CPU, or GPU where present) through BlenderProc 2.8.
 
-Only render worker processes import this module (it imports bpy). All views of one mesh are rendered in
-one ``bproc.renderer.render()`` call: camera pose, sun, ambient level and the Cycles seed are
-keyframed per frame, so each view keeps its own seeded noise and light however the views are batched.
+Only render worker processes import this module (it imports bpy), through :func:`.blenderproc.open`.
+All views of one mesh are rendered in one ``bproc.renderer.render()`` call: camera pose, sun, ambient
+level and the Cycles seed are keyframed per frame, so each view keeps its own seeded noise and light
+however the views are batched.
 Views with a world map change the world image, which cannot be keyframed: they render one per call.
 """
 
@@ -10,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dst3d.config import RenderConfig
 from dst3d.render import blender_shim
+from dst3d.render.backends import Mesh
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec
 from dst3d.render.sampling import world_maps
+
+if TYPE_CHECKING:  # the light module imports this one lazily, in open()
+    from dst3d.render.backends.blenderproc import Params
 
 bproc = blender_shim.import_blenderproc()
 import bpy  # noqa: E402  (after the shim has made BlenderProc importable)
 
-Mesh = tuple[np.ndarray, np.ndarray, np.ndarray]
 _FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes -> Blender camera axes
 
 
@@ -59,24 +64,25 @@ class BlenderProcBackend:
 
     name = "blenderproc"
 
-    def __init__(self, cfg: RenderConfig, threads: int = 0) -> None:
+    def __init__(self, params: Params, cfg: RenderConfig, threads: int = 0) -> None:
+        self.params = params
         self.cfg = cfg
         self.transparent = not cfg.light.hdr_background
         # alpha >= 0.5 (Cycles' filtered coverage) unless a visible world map makes alpha 1 everywhere
         self.mask_from_depth = not self.transparent
-        blender_shim.init(use_gpu=cfg.device != "cpu", require_gpu=cfg.device == "gpu")
+        blender_shim.init(use_gpu=params.device != "cpu", require_gpu=params.device == "gpu")
         scene = bpy.context.scene
-        bproc.renderer.set_max_amount_of_samples(cfg.samples)
+        bproc.renderer.set_max_amount_of_samples(params.samples)
         bproc.renderer.set_noise_threshold(0)  # fixed sample count: reproducible and comparable timings
         bproc.renderer.set_denoiser(None)  # BlenderProc's compositor denoiser off; Cycles' own OIDN below
-        scene.cycles.use_denoising = cfg.denoise != "none"
-        bpy.context.view_layer.cycles.use_denoising = cfg.denoise != "none"
-        if cfg.denoise != "none":
+        scene.cycles.use_denoising = params.denoise != "none"
+        bpy.context.view_layer.cycles.use_denoising = params.denoise != "none"
+        if params.denoise != "none":
             scene.cycles.denoiser = "OPENIMAGEDENOISE"
             # 'ACCURATE' (Blender's default) first denoises the albedo and normal passes too: measured here
             # ~1.3 s per 256 px view on 2 cores, against ~0.05 s for 'FAST'.
-            scene.cycles.denoising_prefilter = "ACCURATE" if cfg.denoise == "accurate" else "FAST"
-        b = cfg.max_bounces
+            scene.cycles.denoising_prefilter = "ACCURATE" if params.denoise == "accurate" else "FAST"
+        b = params.max_bounces
         bproc.renderer.set_light_bounces(
             diffuse_bounces=b,
             glossy_bounces=b,

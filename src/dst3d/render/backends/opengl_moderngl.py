@@ -1,25 +1,30 @@
-"""The OpenGL backend: moderngl on a headless EGL context, milliseconds per view, for edge maps at scale.
+"""The OpenGL backend's implementation: moderngl on a headless EGL context, milliseconds per view.
 
 Same camera (K, R, t from camera.py), same light model as the Cycles backend (one shadowless sun plus a
 uniform ambient: linear = albedo * (ambient + E / pi * max(0, n . l)), then sRGB), flat face normals
 turned towards the camera (Cycles shades back faces the same way), face colours from the mesh.
 Two passes per view: a multisampled colour pass (anti-aliased RGBA, alpha = coverage) and a
 single-sample pass that writes the planar camera depth to a float target (the mask and the depth must
-not be averaged across the silhouette).
+not be averaged across the silhouette). Only render worker processes import this module, through
+:func:`.opengl.open`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import moderngl
 import numpy as np
 
-from dst3d.config import RenderConfig
+from dst3d.render.backends import Mesh
+from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec
 
-Mesh = tuple[np.ndarray, np.ndarray, np.ndarray]
+if TYPE_CHECKING:  # the light module imports this one lazily, in open()
+    from dst3d.render.backends.opengl import Params
+
 NEAR, FAR = 0.01, 1000.0
 
 _VERTEX = """
@@ -106,7 +111,8 @@ class OpenGLBackend:
     # only knows 0, 1/4, ... 1 and would round every half-covered pixel one way.
     mask_from_depth = True
 
-    def __init__(self, cfg: RenderConfig) -> None:
+    def __init__(self, params: Params, cfg: RenderConfig) -> None:
+        self.params = params
         self.cfg = cfg
         try:
             self.ctx = moderngl.create_standalone_context(backend="egl")
@@ -118,7 +124,7 @@ class OpenGLBackend:
         self.shade = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_SHADE)
         self.depth = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_DEPTH)
         w, h = cfg.width, cfg.height
-        samples = min(cfg.msaa, self.ctx.max_samples) if cfg.msaa > 1 else 0
+        samples = min(params.msaa, self.ctx.max_samples) if params.msaa > 1 else 0
         self.fbo_ms = self.ctx.framebuffer(
             color_attachments=[self.ctx.renderbuffer((w, h), 4, samples=samples)],
             depth_attachment=self.ctx.depth_renderbuffer((w, h), samples=samples),

@@ -1,4 +1,5 @@
-"""Pose and classification metrics: rotation error, Acc@pi/6, Acc@pi/18, median error, top-1.
+"""Metrics of the pose + classification task: rotation error, Acc@pi/6, Acc@pi/18, median error, top-1;
+the confusion matrix, and the AUROC kcf rates its filter with.
 
 R is built from (azimuth, elevation, theta) by ``camera.rotation_from_angles`` and the error is
 ``camera.rotation_error`` (= ||logm(R1^T R2)||_F / sqrt(2)): this module adds no rotation math of its own.

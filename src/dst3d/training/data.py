@@ -1,4 +1,9 @@
-"""Image samples for the pose networks: manifest rows and PASCAL3D+-layout folders -> tensors.
+"""Image samples for the downstream tasks: manifest rows and PASCAL3D+-layout folders -> uint8 crops.
+
+A :class:`PoseSample` is one annotated image (category label, pose angles, box). :class:`ImageDataset`
+turns samples into uint8 crops plus whatever per-sample targets a task adds (the pose task adds its angle
+bins); :func:`make_loader` and :class:`EpochBatchSampler` feed them to the generic loop
+(:mod:`dst3d.training.loop`).
 
 Decoding (OpenCV), cropping, compositing and augmentation run in DataLoader worker processes. Every random
 choice is drawn from a generator seeded by (seed, epoch, sample index), which the sampler hands to the
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +35,17 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dst3d import schema
-from dst3d.config import FitConfig
+from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed
+from dst3d.training.params import FitConfig
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet statistics, so ImageNet weights fit
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 POSE_FOLDER_FILES = ("annotations.jsonl", "annotations.csv")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Rows or files that cannot become training samples (missing file field, unknown category …)."""
 
 
@@ -302,22 +308,24 @@ def build_cache(samples: Sequence[PoseSample], cfg: FitConfig) -> np.ndarray | N
 WORKER_CONTEXT = "forkserver"
 
 
-class PoseDataset(Dataset):
-    """Indexed by ``(index, epoch)`` pairs from :class:`EpochSampler` (augmenting) or plain ints (not).
-    Items hold the uint8 image (S, S, 3): :func:`normalize` the batch before the network.
+class ImageDataset(Dataset):
+    """Indexed by ``(index, epoch)`` pairs from :class:`EpochBatchSampler` (augmenting when ``train``) or
+    plain ints (never augmenting). An item holds ``image``, the uint8 crop (S, S, 3) (:func:`normalize` the
+    batch before the network), the sample's category ``label``, its ``index``, and row ``index`` of every
+    array in ``targets`` (a task's per-sample training targets, e.g. the pose task's angle bins).
 
     ``cache``: the patches of :func:`build_cache`, row i for sample i (None = decode every access).
     """
 
-    def __init__(self, samples: Sequence[PoseSample], cfg: FitConfig, num_bins: int, seed: int, train: bool,
-                 cache: np.ndarray | None = None) -> None:
-        from dst3d.models.pose import angles_to_bins
-
+    def __init__(self, samples: Sequence[PoseSample], cfg: FitConfig, seed: int, train: bool,
+                 cache: np.ndarray | None = None, targets: Mapping[str, np.ndarray] | None = None) -> None:
         if cache is not None and len(cache) != len(samples):
             raise ValueError(f"cache has {len(cache)} patches for {len(samples)} samples")
         self.samples, self.cfg, self.seed, self.train, self.cache = list(samples), cfg, seed, train, cache
-        angles = np.array([s.angles for s in self.samples], dtype=np.float64).reshape(-1, 3)
-        self.bins = angles_to_bins(angles, num_bins)
+        self.targets = dict(targets or {})
+        for name, values in self.targets.items():
+            if len(values) != len(self.samples):
+                raise ValueError(f"target {name!r} has {len(values)} rows for {len(self.samples)} samples")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -327,8 +335,9 @@ class PoseDataset(Dataset):
         rng = np.random.default_rng(derive_seed(self.seed, "augment", epoch, index)) if self.train else None
         s = self.samples[index]
         img = prepare(s, self.cfg, rng) if self.cache is None else prepare_cached(self.cache[index], self.cfg, rng)
-        return {"image": torch.from_numpy(img), "label": s.label, "bins": torch.from_numpy(self.bins[index]),
-                "index": index}
+        out = {"image": torch.from_numpy(img), "label": s.label, "index": index}
+        out.update({name: torch.as_tensor(values[index]) for name, values in self.targets.items()})
+        return out
 
 
 class EpochBatchSampler(Sampler):
@@ -365,7 +374,7 @@ def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def make_loader(dataset: PoseDataset, batch_size: int, workers: int,
+def make_loader(dataset: Dataset, batch_size: int, workers: int,
                 batch_sampler: EpochBatchSampler | None = None) -> DataLoader:
     """A DataLoader whose ``workers`` processes do the decoding (0 = in the main process); with a
     ``batch_sampler`` it augments, else it yields the dataset in order, unaugmented, ``batch_size`` at a time."""

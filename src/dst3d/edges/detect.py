@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from dst3d import atomic
-from dst3d.config import EdgesConfig
+from dst3d.edges.params import EdgesConfig
 from dst3d.render.annotate import decode_depth
 from dst3d.schema import ImageRecord, resolve
 

@@ -1,0 +1,203 @@
+"""Params of the downstream training (``training:``, shared) and the kcf/train stages (``kcf:``, ``train:``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from dst3d.params import ConfigError
+
+
+@dataclass(frozen=True)
+class PoseModelConfig:
+    """A pose + classification network (``dst3d.models``).
+
+    ``width`` = channels of the first ResNet stage (64 = the standard ResNet; 16 trains in seconds on a
+    CPU). ``pose_head``: one 3 x ``num_bins`` head shared by all categories (they share the canonical
+    frame) or one per category (chosen by the ground-truth category, as in PASCAL3D+ evaluation).
+    ``init``: a local safetensors file to start from ('' = random init); keys may carry a ``backbone.``
+    prefix or not (torchvision-style ResNet names), tensors whose shape differs are skipped.
+    """
+
+    arch: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    width: int = 16
+    num_bins: int = 41
+    pose_head: Literal["shared", "per_category"] = "shared"
+    init: str = ""
+
+    def validate(self) -> None:
+        if self.width < 4 or self.width % 4:
+            raise ConfigError("width: a multiple of 4, >= 4 (64 = standard ResNet)")
+        if self.num_bins < 4:
+            raise ConfigError("num_bins: must be >= 4")
+        if self.init and not self.init.endswith(".safetensors"):
+            raise ConfigError(f"init: {self.init!r} is not a .safetensors file (pickled checkpoints are not loaded)")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentation (seeded per image and epoch): crop jitter and colour jitter."""
+
+    enabled: bool = True
+    scale: float = 0.1  # crop side x U(1 - scale, 1 + scale)
+    shift: float = 0.05  # crop centre moved by U(-shift, shift) x crop side
+    color: float = 0.2  # brightness / contrast / saturation x U(1 - color, 1 + color)
+
+    def validate(self) -> None:
+        if not 0 <= self.scale < 1 or not 0 <= self.shift < 0.5 or not 0 <= self.color < 1:
+            raise ConfigError("scale: in [0, 1); shift: in [0, 0.5); color: in [0, 1)")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How a network is trained and fed: image size, optimiser, epochs, data-loading workers.
+
+    ``crop`` ``bbox``: a square around the annotated box (padded by ``bbox_pad``), as in PASCAL3D+ pose
+    protocols; ``full``: the whole image. RGBA renders are composited over grey level ``background``.
+    ``workers``: DataLoader worker processes that decode and augment. Images are decoded once into an
+    in-memory cache of padded crops when it fits in ``cache_mb`` (then epochs, and kcf's folds, only jitter
+    small patches); larger sets are decoded on every access.
+    """
+
+    image_size: int = 64
+    epochs: int = 30
+    batch_size: int = 32
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 0.003
+    weight_decay: float = 0.0001
+    momentum: float = 0.9
+    schedule: Literal["cosine", "constant"] = "cosine"
+    cls_weight: float = 1.0  # classification loss weight next to the pose loss
+    crop: Literal["bbox", "full"] = "bbox"
+    bbox_pad: float = 0.15
+    background: int = 0
+    augment: AugmentConfig = AugmentConfig()
+    workers: int = 2
+    threads: int = 0  # 0 = the cores left beside the workers (at least 1)
+    cache_mb: int = 2048  # decode once into an in-memory patch cache when it fits in this many MiB (0 = never)
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        if self.image_size < 16:
+            raise ConfigError("image_size: must be >= 16")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs, batch_size: must be >= 1")
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("lr: > 0; weight_decay: >= 0; momentum: in [0, 1)")
+        if self.cls_weight < 0 or self.bbox_pad < 0:
+            raise ConfigError("cls_weight, bbox_pad: must be >= 0")
+        if not 0 <= self.background <= 255:
+            raise ConfigError("background: a grey level in 0..255")
+        if self.workers < 0 or self.threads < 0 or self.cache_mb < 0:
+            raise ConfigError("workers, threads, cache_mb: must be >= 0")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device: 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """``training:``: the network and how it is fitted, shared by the kcf and train stages.
+
+    ``kcf.model``/``kcf.fit`` and ``train.model``/``train.fit`` override these key by key, so
+    ``-S training.fit.epochs=10`` changes both stages and ``-S kcf.fit.epochs=5`` only kcf.
+    """
+
+    model: PoseModelConfig = PoseModelConfig()
+    fit: FitConfig = FitConfig()
+
+
+CORRUPTION_KINDS: tuple[str, ...] = ("azimuth_180", "mirror_azimuth", "random_rotation")
+"""Annotation failures the paper shows: the object turned around, mirrored, or any other pose."""
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    """``kcf.eval_corruption``: corrupt a seeded ``fraction`` of the scored rows before filtering, then
+    measure how well the filter finds them. 0 = off (the data path); the experiment turns it on.
+
+    Only rows whose rotation the corruption moves by more than ``min_change_deg`` are corrupted (a
+    mirrored azimuth near 0 or 180 degrees changes nothing), cycling through ``kinds``.
+    """
+
+    fraction: float = 0.0
+    kinds: tuple[str, ...] = CORRUPTION_KINDS
+    min_change_deg: float = 30.0
+
+    def validate(self) -> None:
+        if not 0 <= self.fraction < 1:
+            raise ConfigError("fraction: must be in [0, 1)")
+        bad = sorted(set(self.kinds) - set(CORRUPTION_KINDS))
+        if bad or not self.kinds:
+            raise ConfigError(f"kinds: {bad or 'empty'}; allowed: {list(CORRUPTION_KINDS)}")
+        if not 0 <= self.min_change_deg < 180:
+            raise ConfigError("min_change_deg: must be in [0, 180)")
+
+
+@dataclass(frozen=True)
+class KcfConfig:
+    """The kcf stage: K-fold consistency filter (README "kcf").
+
+    Rows of ``splits`` are split into ``folds`` by model id (``group_by: model``; ``image`` reproduces
+    upstream, which lets views of one instance sit on both sides); an estimator trained on the other
+    folds scores each held-out row (eval mode) by the rotation error between its prediction and the
+    annotation. ``threshold`` ``max_error``: drop rows scoring above ``max_error_deg``; ``keep_fraction``:
+    keep the best ``keep_fraction`` of each category.
+    """
+
+    INHERITS: ClassVar[str] = "training"  # model/fit start from the training: section
+
+    folds: int = 5
+    group_by: Literal["model", "image"] = "model"
+    splits: tuple[str, ...] = ("train",)
+    threshold: Literal["max_error", "keep_fraction"] = "max_error"
+    max_error_deg: float = 30.0
+    keep_fraction: float = 0.8
+    model: PoseModelConfig = PoseModelConfig()
+    fit: FitConfig = FitConfig()
+    eval_corruption: CorruptionConfig = CorruptionConfig()
+    hist_bin_deg: float = 10.0
+    grid_images: int = 24
+
+    def validate(self) -> None:
+        if self.folds < 2:
+            raise ConfigError("folds: must be >= 2")
+        if not self.splits:
+            raise ConfigError("splits: name at least one split to filter")
+        if not 0 < self.max_error_deg <= 180:
+            raise ConfigError("max_error_deg: must be in (0, 180]")
+        if not 0 < self.keep_fraction <= 1:
+            raise ConfigError("keep_fraction: must be in (0, 1]")
+        if not 0 < self.hist_bin_deg <= 90 or self.grid_images < 0:
+            raise ConfigError("hist_bin_deg: in (0, 90]; grid_images: >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The train stage: the downstream pose estimator + classifier (README "train").
+
+    ``data`` picks the training rows: ``render`` (the renders, split ``train_split``), ``synthesize``
+    (every synthesized train row) or ``kcf`` (only rows the filter kept). Evaluation is the same for all
+    three: synthesized rows of ``test_split`` (held-out instances), rows of ``ood_split`` (unseen
+    backgrounds / lighting; when upstream emits none and ``ood_derive`` is on, the test rows' renders
+    over procedural backgrounds under shifted light), and ``pascal3d``, a folder in the documented
+    layout ('' = none).
+    """
+
+    INHERITS: ClassVar[str] = "training"  # model/fit start from the training: section
+
+    data: Literal["render", "synthesize", "kcf"] = "kcf"
+    train_split: str = "train"
+    test_split: str = "test"
+    ood_split: str = "ood"
+    ood_derive: bool = True
+    pascal3d: str = ""
+    model: PoseModelConfig = PoseModelConfig()
+    fit: FitConfig = FitConfig()
+    eval_every: int = 1  # epochs between test-set evaluations for the learning curve (0 = at the end only)
+
+    def validate(self) -> None:
+        if self.eval_every < 0:
+            raise ConfigError("eval_every: must be >= 0")
+        if not self.train_split or not self.test_split:
+            raise ConfigError("train_split, test_split: must not be empty")
+
