@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     base, cfg = load_stage("align", args.params)
-    candidates = align.discover(base, cfg)  # every file checked before any work
+    candidates = align.discover(base, cfg)  # every file, id and axes table checked before any work
     with atomic.staged_dir(args.out) as staging:
         rows, metrics = align.align_all(candidates, cfg, staging, stage=Path(args.out).name)
         write_manifest(staging / "manifest.jsonl", rows)
@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         f"align: {len(rows)} models in {len(metrics['per_category'])} categories -> {args.out} "
         f"({metrics['seconds_total']:.1f} s)"
     )
+    if metrics["skipped_count"]:  # align.on_error: skip
+        first = metrics["skipped"][0]
+        print(
+            f"align: skipped {metrics['skipped_count']} broken file(s), listed in {args.metrics} "
+            f"(first: {first['file']}: {first['reason']})",
+            file=sys.stderr,
+        )
     return 0
 
 

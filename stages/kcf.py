@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = ""
     if "corruption" in m:
         c = m["corruption"]
-        extra = f"; corruption: precision {c['precision']}, recall {c['recall']}, AUROC {c['auroc_error']}"
+        extra = f"; corruption: precision {c['precision']}, recall {c['recall']}, AUROC {c['auroc_nll']}"
     print(f"kcf: kept {m['n_kept']}/{m['n_scored']} scored rows ({m['keep_rate']:.1%}), estimator Acc@pi/6 "
           f"{m['estimator']['acc_pi_6']}{extra} -> {args.out} ({metrics['seconds_total']:.1f} s)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from dst3d.models.io import read_meta, save_model
 from dst3d.params import ConfigError, from_dict
 from dst3d.training.params import PoseModelConfig
 from dst3d.training.pose import build_model
+
+TINY = PoseModelConfig(arch="resnet18", pretrained="none", width=8)  # from scratch, seconds on a CPU
 
 W = 2 * math.pi / 41
 
@@ -75,7 +78,7 @@ def test_eval_mode_scores_do_not_depend_on_the_batch():
 
 
 def test_safetensors_round_trip_rebuilds_the_network(tmp_path):
-    net = build_model(PoseModelConfig(arch="resnet18", width=8, pose_head="per_category"), 3, seed=1)
+    net = build_model(replace(TINY, pose_head="per_category"), 3, seed=1)
     net.eval()
     path = tmp_path / "m.safetensors"
     save_model(path, net, {"categories": ["a", "b", "c"]})
@@ -97,7 +100,7 @@ def test_init_from_a_bare_trunk_with_torchvision_names(tmp_path):
     state = {k: v for k, v in trunk.state_dict().items()}
     state["fc.weight"] = torch.zeros(1000, 64)  # an ImageNet head: no match, skipped
     save_file(state, str(tmp_path / "trunk.safetensors"))
-    net = build_model(PoseModelConfig(width=8, init=str(tmp_path / "trunk.safetensors")), 2, seed=0)
+    net = build_model(replace(TINY, init=str(tmp_path / "trunk.safetensors")), 2, seed=0)
     assert torch.all(net.backbone.conv1.weight == 0.5)
     save_file({"something.else": torch.zeros(3)}, str(tmp_path / "wrong.safetensors"))
     with pytest.raises(ValueError, match="no tensor"):

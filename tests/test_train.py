@@ -1,10 +1,9 @@
-"""Data loading, the PASCAL3D+-layout reader, training on a learnable fixture, and the train stage."""
+"""Data loading, training on a learnable fixture, and the train stage (benchmark formats: test_evaluate.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -39,45 +38,11 @@ def _samples(root: Path, split: str, field: str = "image", **kw) -> list[data.Po
     return data.samples_from_records(rows, manifest, CATS, field, **kw)
 
 
-# --------------------------------------------------------------------------- PASCAL3D+ layout
-def _write_image(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.full((20, 30, 3), 90, np.uint8))
-
-
-def test_pose_folder_jsonl_reader(tmp_path):
-    _write_image(tmp_path / "images" / "a.jpg")
-    _write_image(tmp_path / "images" / "b.png")
-    rows = [{"image": "images/a.jpg", "category": "car", "azimuth": 90, "elevation": 10.0, "theta": -5,
-             "bbox": [2, 3, 12, 18]},
-            {"image": "images/b.png", "category": "chair", "azimuth": 0, "elevation": 0, "theta": 0},
-            {"image": "images/b.png", "category": "person", "azimuth": 0, "elevation": 0, "theta": 0}]
-    (tmp_path / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    samples, skipped = data.read_pose_folder(tmp_path, CATS)
-    assert skipped == {"person": 1} and [s.category for s in samples] == ["car", "chair"]
-    assert samples[0].angles == pytest.approx((math.pi / 2, math.radians(10), math.radians(-5)))
-    assert samples[0].bbox == (2, 3, 12, 18) and samples[1].bbox is None and samples[1].label == 1
-    img = data.prepare(samples[0], FAST_FIT, None)
+def test_prepared_crops_and_normalized_batches(data_root):
+    img = data.prepare(_samples(data_root, "test")[0], FAST_FIT, None)
     assert img.shape == (48, 48, 3) and img.dtype == np.uint8
     x = data.normalize(torch.from_numpy(img)[None])
     assert x.shape == (1, 3, 48, 48) and x.dtype == torch.float32
-
-
-def test_pose_folder_csv_reader_and_errors(tmp_path):
-    _write_image(tmp_path / "x.png")
-    (tmp_path / "annotations.csv").write_text(
-        "image,category,azimuth,elevation,theta,x0,y0,x1,y1\nx.png,car,180,5,0,1,1,10,10\nx.png,car,10,0,0,,,,\n")
-    samples, _ = data.read_pose_folder(tmp_path, CATS)
-    assert samples[0].angles[0] == pytest.approx(math.pi) and samples[0].bbox == (1, 1, 10, 10)
-    assert samples[1].bbox is None
-    (tmp_path / "annotations.csv").write_text("image,category,azimuth\nx.png,car,1\n")
-    with pytest.raises(data.DataError, match="elevation"):
-        data.read_pose_folder(tmp_path, CATS)
-    (tmp_path / "annotations.csv").write_text("image,category,azimuth,elevation,theta\nmissing.png,car,1,2,3\n")
-    with pytest.raises(data.DataError, match="not found"):
-        data.read_pose_folder(tmp_path, CATS)
-    with pytest.raises(data.DataError, match="annotations.jsonl"):
-        data.read_pose_folder(tmp_path / "nowhere", CATS)
 
 
 def test_rows_without_files_or_with_unknown_categories_are_errors(data_root):
@@ -128,7 +93,7 @@ def test_derived_ood_images_change_background_and_light_but_not_the_mask(data_ro
 # --------------------------------------------------------------------------- training
 def test_pose_estimator_learns_the_fixture(data_root):
     train, test = _samples(data_root, "train"), _samples(data_root, "test")
-    model = build_model(PoseModelConfig(width=8), len(CATS), seed=0)
+    model = build_model(PoseModelConfig(arch="resnet18", pretrained="none", width=8), len(CATS), seed=0)
     cfg = TrainConfig(fit=FAST_FIT, eval_every=4)
     res = tr.train_and_evaluate(model, train, {"test": test}, cfg, seed=0)
     m = res.metrics()["test"]
@@ -163,17 +128,10 @@ def test_train_stage_end_to_end(data_root, tmp_path, monkeypatch):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
     import train as train_stage
 
-    # a PASCAL3D+-layout folder made of two test renders (degrees, as the format says)
-    p3d = tmp_path / "p3d"
-    lines = []
-    for s in _samples(data_root, "test", "rgb")[:2]:
-        _write_image(p3d / Path(s.path).name)
-        lines.append(json.dumps({"image": Path(s.path).name, "category": s.category,
-                                 **dict(zip(("azimuth", "elevation", "theta"), np.degrees(s.angles), strict=True))}))
-    (p3d / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     params = {"base": {"seed": 0, "categories": list(CATS)},
-              "train": {"data": "synthesize", "pascal3d": str(p3d), "eval_every": 0,
-                        "model": dataclasses.asdict(PoseModelConfig(width=8)),
+              "train": {"data": "synthesize", "eval_every": 0,
+                        "eval_sets": [{"name": "renders", "path": str(data_root / "render"), "split": "test"}],
+                        "model": dataclasses.asdict(PoseModelConfig(arch="resnet18", pretrained="none", width=8)),
                         "fit": {**dataclasses.asdict(FAST_FIT), "epochs": 2}},
               "tracking": {"enabled": False}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -183,13 +141,14 @@ def test_train_stage_end_to_end(data_root, tmp_path, monkeypatch):
             "--metrics", "train.json"]
     assert train_stage.main(args) == 0
     metrics = json.loads((tmp_path / "train.json").read_text())
-    assert set(metrics) >= {"test", "ood", "pascal3d", "images_per_s", "data_wait", "n_train"}
-    assert metrics["test"]["n"] == 80 and metrics["ood"]["n"] == 80 and metrics["pascal3d"]["n"] == 2
+    assert set(metrics) >= {"test", "ood", "renders", "images_per_s", "data_wait", "n_train"}
+    assert metrics["test"]["n"] == 80 and metrics["ood"]["n"] == 80 and metrics["renders"]["n"] == 80
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["notes"]["ood_source"].startswith("derived")
+    assert report["notes"]["eval_sets"]["renders"]["format"] == "manifest" and set(report) >= {"renders", "test"}
     for name in ("curves.csv", "curves.png", "confusion.csv", "confusion.png", "per_category.csv"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
     model, meta = load_model(tmp_path / "out" / "model.safetensors")
     assert meta["categories"] == list(CATS) and meta["data"] == "synthesize"
     preds = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
-    assert len(preds) == 80 + 80 + 2
+    assert len(preds) == 80 + 80 + 80

@@ -60,7 +60,7 @@ def test_a_second_task_learns_with_the_generic_loop(tmp_path):
                    for split in ("train", "test"))
     task = AzimuthTask()
     assert isinstance(task, Task) and isinstance(POSE, Task)
-    model = task.build_model(PoseModelConfig(width=8), len(CATS), seed=0)
+    model = task.build_model(PoseModelConfig(arch="resnet18", pretrained="none", width=8), len(CATS), seed=0)
     history = fit(task, model, train, FIT, seed=0)
     assert list(history[0])[:3] == ["epoch", "loss", "mse_loss"]
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]

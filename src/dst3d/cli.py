@@ -50,6 +50,30 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from dst3d.evaluate.formats import Filters
+    from dst3d.evaluate.run import evaluate, summary_text
+    from dst3d.training.loop import auto_threads
+    from dst3d.training.params import FitConfig
+
+    params = args.params if args.params is not None else ("params.yaml" if Path("params.yaml").is_file() else "")
+    fit = load_all(params)["train"].fit if params else FitConfig()
+    overrides = {"image_size": args.image_size, "batch_size": args.batch_size, "device": args.device,
+                 "workers": args.workers}
+    set_now = {k: v for k, v in overrides.items() if v is not None}
+    torch.set_num_threads(auto_threads(dataclasses.replace(fit, **set_now)))
+    result = evaluate(
+        args.model, args.data, fmt=args.format, split=args.split, out=args.out, name=args.name, fit=fit,
+        overrides=overrides, filters=Filters.including([x for s in args.include for x in s.split(",") if x]),
+        categories=[c for c in args.categories.split(",") if c] if args.categories else None, worst=args.worst)
+    print(summary_text(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dst3d", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -71,6 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy", help="how image files are placed")
     p.add_argument("--unit-scale", type=float, default=1000.0, help="bop: millimetres per canonical unit")
     p.set_defaults(func=_export)
+    p = sub.add_parser("evaluate", help="evaluate a trained model on a manifest, PASCAL3D+, ObjectNet3D or ImageNet3D",
+                       description="Evaluate a model file (data/train/model.safetensors) on a set; docs/evaluate.md.")
+    p.add_argument("model", type=Path, help="a .safetensors model written by the train stage")
+    p.add_argument("data", type=Path, help="a manifest .jsonl (or stage folder) or a benchmark folder")
+    p.add_argument("--format", choices=["auto", "manifest", "pascal3d", "objectnet3d", "imagenet3d"], default="auto")
+    p.add_argument("--split", default="", help="e.g. val, pascal_val (PASCAL3D+), test (manifest); '' = all")
+    p.add_argument("--out", type=Path, default=None, help="default: evaluate/<name>")
+    p.add_argument("--name", default="", help="the set's name in the outputs (default: the folder name + split)")
+    p.add_argument("--include", action="append", default=[], metavar="truncated,occluded,difficult,coarse",
+                   help="also evaluate these objects (PASCAL3D+/ObjectNet3D; default: none of them)")
+    p.add_argument("--params", default=None, help="input settings from its train.fit (default: ./params.yaml "
+                   "if present; '' = built-in defaults); the model's own metadata wins when it records them")
+    p.add_argument("--image-size", type=int, default=None, help="override the network input size")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N | auto")
+    p.add_argument("--workers", type=int, default=None, help="image decoding processes")
+    p.add_argument("--categories", default="", help="comma-separated label order, for models whose metadata "
+                   "lacks it")
+    p.add_argument("--worst", type=int, default=24, help="images in worst.png")
+    p.set_defaults(func=_evaluate)
     return ap
 
 
@@ -79,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
-    if getattr(args, "format", None) and args.out is None:
+    if args.command == "export" and args.out is None:
         args.out = Path("exports") / args.format
     try:
         return args.func(args)

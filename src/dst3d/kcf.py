@@ -2,9 +2,12 @@
 
 The rows to filter are split into K folds by model id (no asset instance on both sides of a split; upstream
 split by image, which ``group_by: image`` reproduces). For each fold a pose estimator is trained on the other
-K-1 folds and scores the held-out rows in eval mode: score = rotation error between its prediction and the
-annotation (radians), plus the pose loss at the annotation. Rows scoring above the threshold (or outside
-the best ``keep_fraction`` of their category) get ``kcf_keep = False``.
+K-1 folds and scores the held-out rows in eval mode (flip-averaged): the score is how unlikely the estimator
+finds the *annotated* pose (``kcf_score``: negative log of its probability mass near each annotated angle;
+a front/back-ambiguous estimator puts mass on both and so does not condemn either), and the threshold is
+calibrated per category on the held-out rows against synthetic wrong annotations of the same images
+(:func:`adaptive_keep`), so it adapts to how good the estimators are. The rotation error of the argmax
+prediction is reported too (and is the score of ``threshold: max_error``, upstream's rule).
 
 The estimators are the pose + classification task of :mod:`dst3d.training` (network, loop and
 ``training:`` settings shared with the train stage).
@@ -30,10 +33,10 @@ from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed, rng_for
 from dst3d.training import metrics, plots
-from dst3d.training.data import build_cache, resolve_file, samples_from_records
-from dst3d.training.loop import EpochCallback, fit, predict
-from dst3d.training.params import CorruptionConfig, KcfConfig
-from dst3d.training.pose import POSE, Predictions
+from dst3d.training.data import resolve_file, samples_from_records
+from dst3d.training.loop import EpochCallback, fit, make_cache, predict
+from dst3d.training.params import CORRUPTION_KINDS, CorruptionConfig, KcfConfig
+from dst3d.training.pose import POSE, Predictions, window_nll
 
 
 class KcfError(UserError, ValueError):
@@ -119,8 +122,54 @@ def corrupt(
 
 
 # --------------------------------------------------------------------------- decision and quality
+ALTERNATIVES: tuple[str, ...] = CORRUPTION_KINDS
+"""The wrong annotations each row's score is compared with when the threshold is calibrated."""
+
+
+def alternative_angles(rows: Sequence[ImageRecord], seed: int) -> np.ndarray:
+    """(N, len(ALTERNATIVES), 3): each row's annotation turned around, mirrored and replaced by a random
+    rotation (seeded per image), i.e. what a wrong annotation of that very image looks like."""
+    out = np.zeros((len(rows), len(ALTERNATIVES), 3))
+    for i, r in enumerate(rows):
+        for j, kind in enumerate(ALTERNATIVES):
+            bad = corrupt_one(r, kind, np.random.default_rng(derive_seed(seed, "kcf-alternative", r.image_id, kind)))
+            out[i, j] = (bad.azimuth, bad.elevation, bad.theta)
+    return out
+
+
+def youden_threshold(annotated: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
+    """(cut, J): the score cut that best separates the annotated rows' scores (kept: score <= cut) from
+    the wrong annotations' scores, maximising kept(annotated) - kept(wrong); ties keep more."""
+    cuts = np.unique(np.concatenate([annotated, wrong]))
+    a, w = np.sort(annotated), np.sort(wrong)
+    j = np.searchsorted(a, cuts, side="right") / len(a) - np.searchsorted(w, cuts, side="right") / len(w)
+    best = np.flatnonzero(j >= j.max() - 1e-12)[-1]
+    return float(cuts[best]), float(j[best])
+
+
+def adaptive_keep(nll: np.ndarray, alt_nll: np.ndarray, categories: Sequence[str], min_separation: float
+                  ) -> tuple[np.ndarray, dict[str, dict[str, float | None]]]:
+    """Per category, keep rows whose annotation is about as likely as correct ones are (see KcfConfig)."""
+    keep = np.ones(len(nll), dtype=bool)
+    cats = np.asarray(list(categories), dtype=object)
+    report: dict[str, dict[str, float | None]] = {}
+    for c in dict.fromkeys(cats.tolist()):
+        idx = np.flatnonzero(cats == c)
+        wrong = alt_nll[idx].ravel()
+        separation = metrics.auroc(np.concatenate([nll[idx], wrong]),
+                                   np.concatenate([np.zeros(len(idx), bool), np.ones(len(wrong), bool)]))
+        cut, j = youden_threshold(nll[idx], wrong)
+        if separation is None or separation < min_separation:
+            cut = None  # the estimator cannot tell right from wrong here: judge nothing
+        else:
+            keep[idx] = nll[idx] <= cut
+        report[c] = {"separation_auroc": separation, "cut_nll": cut, "youden_j": j}
+    return keep, report
+
+
 def keep_mask(scores: np.ndarray, categories: Sequence[str], cfg: KcfConfig) -> np.ndarray:
-    """Which scored rows to keep: error <= max_error_deg, or the best keep_fraction per category."""
+    """Which scored rows to keep: error <= max_error_deg, or the best keep_fraction per category (lowest
+    scores first). The adaptive threshold is :func:`adaptive_keep`."""
     scores = np.asarray(scores, dtype=np.float64)
     if cfg.threshold == "max_error":
         return scores <= math.radians(cfg.max_error_deg)
@@ -145,7 +194,7 @@ def filter_quality(
         "precision": hit / int(dropped.sum()) if dropped.any() else None,
         "recall": hit / int(bad.sum()) if bad.any() else None,
         "auroc_error": metrics.auroc(error, bad),
-        "auroc_loss": metrics.auroc(loss, bad),
+        "auroc_nll": metrics.auroc(loss, bad),
         "clean_keep_rate": float(np.mean(~dropped[~bad])) if (~bad).any() else None,
         "base_rate": float(bad.mean()) if len(bad) else None,
     }
@@ -195,27 +244,42 @@ def run_kcf(
     groups = [r.model_id if cfg.group_by == "model" else r.image_id for r in targets]
     folds = assign_folds(groups, [r.category for r in targets], cfg.folds, base.seed)
     samples = samples_from_records(targets, manifest, categories, "image")
-    cache = build_cache(samples, cfg.fit)  # decoded once for all K folds
-    error, loss = np.zeros(len(samples)), np.zeros(len(samples))
+    first = POSE.build_model(cfg.model, len(categories), derive_seed(base.seed, "kcf", 0))
+    # Decoded (and a frozen prefix run) once for all K folds: the prefix is the same in every fold.
+    cache = make_cache(first, samples, cfg.fit)
+    error, loss, nll = np.zeros(len(samples)), np.zeros(len(samples)), np.zeros(len(samples))
+    alternatives = alternative_angles(targets, base.seed)
+    alt_nll = np.zeros(alternatives.shape[:2])
     pred_angles = np.zeros((len(samples), 3))
     fold_acc = []
     for k in range(cfg.folds):
         held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
         seed = derive_seed(base.seed, "kcf", k)
-        model = POSE.build_model(cfg.model, len(categories), seed)
+        model = first if k == 0 else POSE.build_model(cfg.model, len(categories), seed)
         fit(POSE, model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
             cache=None if cache is None else cache[rest])
         pred: Predictions = predict(POSE, model, [samples[i] for i in held], cfg.fit,
                                     None if cache is None else cache[held])
         error[held], loss[held], pred_angles[held] = pred.errors, pred.loss, pred.angles
+        annotated = np.array([samples[i].angles for i in held], dtype=np.float64)
+        nll[held] = window_nll(pred.log_probs, annotated, cfg.window_bins)
+        for j in range(alternatives.shape[1]):
+            alt_nll[held, j] = window_nll(pred.log_probs, alternatives[held, j], cfg.window_bins)
         fold_acc.append(float(np.mean(pred.errors < math.pi / 6)))
     cats = [r.category for r in targets]
-    keep = keep_mask(error, cats, cfg)
+    calibration: dict[str, Any] = {}
+    if cfg.threshold == "adaptive":
+        keep, calibration = adaptive_keep(nll, alt_nll, cats, cfg.min_separation)
+        score = nll
+    else:
+        score = error if cfg.threshold == "max_error" else nll
+        keep = keep_mask(score, cats, cfg)
     out = list(rows)
     for j, i in enumerate(scored):
-        out[i] = dataclasses.replace(targets[j], kcf_score=float(error[j]), kcf_keep=bool(keep[j]))
-    summary = _metrics(cfg, cats, error, loss, keep, kinds, pred_angles, originals, fold_acc, len(rows))
-    return KcfResult(out, scored, folds, error, loss, pred_angles, keep, kinds, originals, summary)
+        out[i] = dataclasses.replace(targets[j], kcf_score=float(score[j]), kcf_keep=bool(keep[j]))
+    summary = _metrics(cfg, cats, error, nll, keep, kinds, pred_angles, originals, fold_acc, len(rows))
+    summary["calibration"] = calibration
+    return KcfResult(out, scored, folds, error, nll, pred_angles, keep, kinds, originals, summary)
 
 
 def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarray, keep: np.ndarray,
@@ -251,7 +315,7 @@ def score_rows(result: KcfResult) -> list[dict[str, Any]]:
         r, o = result.rows[i], result.original[j]
         out.append({
             "image_id": r.image_id, "category": r.category, "model_id": r.model_id, "fold": int(result.folds[j]),
-            "score_deg": float(np.degrees(result.error[j])), "loss": float(result.loss[j]),
+            "score_deg": float(np.degrees(result.error[j])), "nll": float(result.loss[j]),
             "predicted": result.pred_angles[j].tolist(), "kcf_keep": bool(result.keep[j]),
             "corrupted": result.corrupted[j],
             "original": [o.azimuth, o.elevation, o.theta] if result.corrupted[j] else None,

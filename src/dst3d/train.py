@@ -7,7 +7,8 @@ picks and evaluates the same sets for every choice, so the three runs of the pap
 * ``test``: synthesized rows of ``train.test_split`` (asset instances no training row shows);
 * ``ood``: rows of ``train.ood_split`` (unseen backgrounds and lighting); if upstream emits none and
   ``ood_derive`` is on, the test rows' RGBA renders over procedural backgrounds under shifted light;
-* ``pascal3d``: a folder in PASCAL3D+ layout (``training.data.read_pose_folder``), e.g. real photographs.
+* each of ``eval_sets``, under its name: a manifest or a PASCAL3D+ / ObjectNet3D / ImageNet3D folder, read
+  as ``dst3d evaluate`` reads it (:func:`dst3d.evaluate.formats.load_set`), e.g. real photographs.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from dst3d.evaluate.formats import load_set
 from dst3d.models.pose import PoseNet
 from dst3d.schema import ImageRecord, read_manifest
-from dst3d.training import plots
-from dst3d.training.data import PoseSample, build_cache, read_pose_folder, samples_from_records
-from dst3d.training.loop import EpochCallback, fit, predict
+from dst3d.training import metrics, plots
+from dst3d.training.data import PoseSample, samples_from_records
+from dst3d.training.loop import EpochCallback, fit, make_cache, predict
 from dst3d.training.params import TrainConfig
 from dst3d.training.pose import POSE, Predictions
 
@@ -49,7 +51,9 @@ def training_rows(cfg: TrainConfig, manifests: dict[str, Path]) -> tuple[list[Im
 def evaluation_sets(
     cfg: TrainConfig, synth_manifest: Path, categories: Sequence[str], seed: int
 ) -> tuple[dict[str, list[PoseSample]], dict[str, Any]]:
-    """The evaluation sets (test, ood, pascal3d) and notes on how they were built."""
+    """The evaluation sets (test, ood, then ``cfg.eval_sets`` by name) and notes on how they were built.
+
+    Every extra set is read and checked (annotations, images) here, before any training."""
     rows = read_manifest(synth_manifest, ImageRecord)
     cats = set(categories)
     test_rows = [r for r in rows if r.split == cfg.test_split and r.category in cats]
@@ -61,8 +65,10 @@ def evaluation_sets(
     elif cfg.ood_derive and test_rows:
         sets["ood"] = samples_from_records(test_rows, synth_manifest, categories, "rgb", ood_seed=seed)
         notes["ood_source"] = "derived: test renders over procedural backgrounds, shifted light"
-    if cfg.pascal3d:
-        sets["pascal3d"], notes["pascal3d_skipped"] = read_pose_folder(cfg.pascal3d, categories)
+    for extra in cfg.eval_sets:
+        loaded = load_set(extra.path, extra.format, categories, extra.split)
+        sets[extra.name] = loaded.samples
+        notes.setdefault("eval_sets", {})[extra.name] = loaded.notes  # what was read, skipped and why
     return sets, notes
 
 
@@ -93,6 +99,10 @@ class TrainResult:
     def metrics(self) -> dict[str, Any]:
         """metrics/train.json: per set the category means (each category counts once), plus throughput."""
         out: dict[str, Any] = {name: {k: s["mean"].get(k) for k in SUMMARY_KEYS} for name, s in self.summaries.items()}
+        for name, s in self.summaries.items():
+            if "extra_azimuth_symmetric" in s:  # labelled as extra: the PASCAL3D+ numbers above are the metric
+                out[name]["extra_azimuth_symmetric"] = {
+                    c: {k: m[k] for k in ("acc_pi_6", "median_deg")} for c, m in s["extra_azimuth_symmetric"].items()}
         later = self.history[1:] or self.history  # epoch 1 includes worker start-up
         out["images_per_s"] = float(np.mean([r["images_per_s"] for r in later]))
         out["data_wait"] = float(np.mean([r["data_wait"] for r in later]))
@@ -102,6 +112,27 @@ class TrainResult:
     def prediction_rows(self, categories: Sequence[str]) -> list[dict[str, Any]]:
         return [row for name, samples in self.sets.items()
                 for row in prediction_rows(name, samples, self.predictions[name], categories)]
+
+
+AZIMUTH_SYMMETRIC: tuple[str, ...] = ("bottle",)
+"""Categories whose objects are (nearly) rotationally symmetric about their up axis: azimuth is unobservable."""
+
+
+def azimuth_symmetric(samples: Sequence[PoseSample], pred: Predictions) -> dict[str, Any]:
+    """An EXTRA metric, never a replacement for the PASCAL3D+ one: for rotationally symmetric categories
+    (:data:`AZIMUTH_SYMMETRIC`), the rotation error with the predicted azimuth replaced by the annotated one,
+    i.e. counting only elevation and in-plane rotation, which are all a round bottle shows."""
+    out: dict[str, Any] = {}
+    for cat in AZIMUTH_SYMMETRIC:
+        idx = [i for i, s in enumerate(samples) if s.category == cat]
+        if not idx:
+            continue
+        gt = np.array([samples[i].angles for i in idx], dtype=np.float64)
+        pr = pred.angles[idx].copy()
+        pr[:, 0] = gt[:, 0]
+        out[cat] = {**metrics.pose_summary(metrics.rotation_errors(pr, gt)),
+                    "note": "extra: azimuth ignored (rotationally symmetric); not the PASCAL3D+ metric"}
+    return out
 
 
 def train_and_evaluate(
@@ -115,7 +146,7 @@ def train_and_evaluate(
     """Fit on ``train_samples`` (the test set evaluated every ``cfg.eval_every`` epochs for the learning
     curve; the model is the last epoch's, never selected on the test set), then evaluate every set."""
     last: dict[str, Predictions] = {}
-    test_cache = build_cache(sets.get("test", []), cfg.fit)  # evaluated every epoch: decode it once
+    test_cache = make_cache(model, sets.get("test", []), cfg.fit)  # evaluated every epoch: prepare it once
 
     def eval_test(m: PoseNet) -> dict[str, float]:
         last["test"] = pred = predict(POSE, m, sets["test"], cfg.fit, test_cache)
@@ -129,6 +160,9 @@ def train_and_evaluate(
         # The test set was just predicted by the last epoch's evaluation: reuse it.
         preds[name] = last.pop(name, None) or predict(POSE, model, samples, cfg.fit)
         summaries[name] = POSE.metrics(samples, preds[name])
+        extra = azimuth_symmetric(samples, preds[name])
+        if extra:
+            summaries[name]["extra_azimuth_symmetric"] = extra
     return TrainResult(history, dict(sets), preds, summaries)
 
 

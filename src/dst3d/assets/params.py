@@ -16,6 +16,10 @@ class SourceConfig:
     (``<synset>/<model_id>/models/model_normalized.obj``); ``folder``: Objaverse-style mesh files
     (``category`` for all of them, or one sub-folder per category); ``csv``: the upstream
     ``3d-dst-models.csv`` alignment file, meshes found under ``root`` (ShapeNet layout).
+
+    ``axes`` (``folder`` only): a per-model table (``.csv`` or ``.json``, relative to ``path`` or
+    absolute) whose rows override ``up_axis``/``front_axis`` and give azimuth offsets and categories per
+    mesh file; empty = ``axes.csv`` or ``axes.json`` in ``path`` if there is one (docs/stages/align.md).
     """
 
     kind: Literal["builtin", "shapenet", "folder", "csv"] = "builtin"
@@ -25,10 +29,15 @@ class SourceConfig:
     up_axis: Literal["x", "y", "z", "-x", "-y", "-z", "auto"] = "auto"
     front_axis: Literal["x", "y", "z", "-x", "-y", "-z", "auto"] = "auto"
     max_per_category: int = 0  # 0 = all
+    axes: str = ""  # folder only: per-model axes table (.csv/.json); '' = axes.csv/axes.json in path if present
 
     def validate(self) -> None:
         if self.kind != "builtin" and not self.path:
             raise ConfigError(f"path: required for a {self.kind!r} source")
+        if self.axes and self.kind != "folder":
+            raise ConfigError(f"axes: a per-model axes table is read by 'folder' sources only, not {self.kind!r}")
+        if self.axes and not self.axes.lower().endswith((".csv", ".json")):
+            raise ConfigError(f"axes: {self.axes!r} must be a .csv or .json file")
         if self.kind == "csv" and not self.root:
             raise ConfigError("root: required for a 'csv' source (the ShapeNet root holding the meshes)")
         if self.max_per_category < 0:
@@ -37,13 +46,19 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class AlignConfig:
-    """The align stage: which sources, how many builtin instances, and the contact sheet."""
+    """The align stage: which sources, how many builtin instances, the contact sheet, broken files.
+
+    ``on_error``: ``fail`` stops at the first broken mesh file (unreadable, empty, NaN vertices, zero
+    extent, refused format, missing) naming it; ``skip`` leaves such files out, lists each with its reason
+    in the metrics, and fails only if a category ends up with no model.
+    """
 
     sources: tuple[SourceConfig, ...] = (SourceConfig(),)
     instances_per_category: int = 5
     default_distance: float = 2.5
     default_strategy: int = 3
     contact_sheet: bool = True
+    on_error: Literal["fail", "skip"] = "fail"  # a broken mesh file: fail naming it, or skip it (listed in metrics)
 
     def validate(self) -> None:
         if not self.sources:
@@ -54,4 +69,3 @@ class AlignConfig:
             raise ConfigError("default_distance: must be > 0")
         if self.default_strategy not in (1, 2, 3, 4, 5):
             raise ConfigError("default_strategy: must be one of the upstream strategies 1..5")
-

@@ -12,9 +12,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from dst3d import atomic
+from dst3d.errors import UserError
 from dst3d.models.pose import PoseNet
 
 META_KEY = "dst3d"
+
+
+class ModelFileError(UserError, ValueError):
+    """A model file that is not a dst3d model, or whose tensors do not fit its declared architecture."""
 
 
 def save_model(path: str | Path, model: PoseNet, extra: dict[str, Any] | None = None) -> None:
@@ -22,25 +27,38 @@ def save_model(path: str | Path, model: PoseNet, extra: dict[str, Any] | None = 
     bb = model.backbone
     meta = {"arch": bb.arch, "width": bb.width, "num_categories": model.num_categories,
             "num_bins": model.num_bins, "pose_head": "per_category" if model.heads > 1 else "shared",
-            **(extra or {})}
+            "freeze": model.freeze, **(extra or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic.atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
-    with safe_open(str(path), framework="pt") as f:
-        meta = (f.metadata() or {}).get(META_KEY)
+    """The metadata :func:`save_model` stored (architecture, categories, ...)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = (f.metadata() or {}).get(META_KEY)
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for any bad header
+        raise ModelFileError(f"{path}: not a safetensors file ({type(err).__name__}: {err})") from None
     if meta is None:
-        raise ValueError(f"{path}: not a dst3d model file (no '{META_KEY}' metadata); use init_from for plain weights")
+        raise ModelFileError(
+            f"{path}: not a dst3d model file (no '{META_KEY}' metadata); use init_from for plain weights"
+        )
     return json.loads(meta)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[PoseNet, dict[str, Any]]:
     """Rebuild the network saved by :func:`save_model`; returns (model in eval mode, metadata)."""
     meta = read_meta(path)
-    model = PoseNet(meta["arch"], meta["width"], meta["num_categories"], meta["num_bins"], meta["pose_head"])
-    model.load_state_dict(load_file(str(path), device=device), strict=True)
+    try:
+        model = PoseNet(meta["arch"], meta["width"], meta["num_categories"], meta["num_bins"], meta["pose_head"],
+                        meta.get("freeze", 0))
+        model.load_state_dict(load_file(str(path), device=device), strict=True)
+    except (KeyError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path}: not a loadable dst3d model ({first})") from None
     return model.to(device).eval(), meta
 
 

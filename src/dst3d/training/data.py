@@ -1,4 +1,4 @@
-"""Image samples for the downstream tasks: manifest rows and PASCAL3D+-layout folders -> uint8 crops.
+"""Image samples for the downstream tasks: manifest rows -> uint8 crops.
 
 A :class:`PoseSample` is one annotated image (category label, pose angles, box). :class:`ImageDataset`
 turns samples into uint8 crops plus whatever per-sample targets a task adds (the pose task adds its angle
@@ -9,20 +9,11 @@ Decoding (OpenCV), cropping, compositing and augmentation run in DataLoader work
 choice is drawn from a generator seeded by (seed, epoch, sample index), which the sampler hands to the
 dataset with the index, so a run gives the same batches whatever the number of workers.
 
-PASCAL3D+-layout folder (``train.pascal3d``): ``<folder>/annotations.jsonl`` (or ``annotations.csv`` with the
-same column names), one object per line::
-
-    {"image": "images/car_0001.jpg", "category": "car", "azimuth": 30.0, "elevation": 10.0, "theta": -2.0,
-     "bbox": [x0, y0, x1, y1]}
-
-``image`` is relative to the folder; angles are in **degrees**, as PASCAL3D+'s ``viewpoint`` fields store
-them (azimuth, elevation, theta with the PASCAL3D+ meaning, see README "Conventions"); ``bbox`` (pixels,
-optional; in CSV four columns ``x0, y0, x1, y1``) is the object box the crop centres on.
+Benchmark folders (PASCAL3D+, ObjectNet3D, ImageNet3D) become samples in :mod:`dst3d.evaluate.formats`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +33,6 @@ from dst3d.training.params import FitConfig
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet statistics, so ImageNet weights fit
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-POSE_FOLDER_FILES = ("annotations.jsonl", "annotations.csv")
 
 
 class DataError(UserError, ValueError):
@@ -100,40 +90,6 @@ def samples_from_records(
             ood_seed=None if ood_seed is None else derive_seed(ood_seed, "ood", r.image_id),
         ))
     return out
-
-
-def read_pose_folder(folder: str | Path, categories: Sequence[str]) -> tuple[list[PoseSample], dict[str, int]]:
-    """Samples of a PASCAL3D+-layout folder (format: module docstring) and per-category counts of rows
-    skipped because their category is not in ``categories``."""
-    folder = Path(folder)
-    rows: list[dict[str, Any]]
-    if (folder / POSE_FOLDER_FILES[0]).is_file():
-        rows = schema.read_jsonl(folder / POSE_FOLDER_FILES[0])
-    elif (folder / POSE_FOLDER_FILES[1]).is_file():
-        with open(folder / POSE_FOLDER_FILES[1], newline="") as f:
-            rows = list(csv.DictReader(f))
-    else:
-        raise DataError(f"{folder}: no {' or '.join(POSE_FOLDER_FILES)} (see README 'PASCAL3D+-layout folders')")
-    index = {c: i for i, c in enumerate(categories)}
-    samples, skipped = [], {}
-    for i, row in enumerate(rows, start=1):
-        where = f"{folder}: row {i}"
-        try:
-            image, category = str(row["image"]), str(row["category"])
-            angles = tuple(math.radians(float(row[k])) for k in ("azimuth", "elevation", "theta"))
-            box = row.get("bbox") or [row.get(k) for k in ("x0", "y0", "x1", "y1")]
-            bbox = tuple(float(v) for v in box) if all(v not in (None, "") for v in box) else None
-        except (KeyError, TypeError, ValueError) as err:
-            raise DataError(f"{where}: needs image, category, azimuth, elevation, theta (degrees): {err}") from None
-        if category not in index:
-            skipped[category] = skipped.get(category, 0) + 1
-            continue
-        path = folder / image
-        if not path.is_file():
-            raise DataError(f"{where}: image {path} not found")
-        samples.append(PoseSample(key=f"{Path(image).stem}_{i}", path=str(path), label=index[category],
-                                  category=category, angles=angles, bbox=bbox))  # type: ignore[arg-type]
-    return samples, skipped
 
 
 # --------------------------------------------------------------------------- image pipeline
@@ -315,17 +271,25 @@ class ImageDataset(Dataset):
     array in ``targets`` (a task's per-sample training targets, e.g. the pose task's angle bins).
 
     ``cache``: the patches of :func:`build_cache`, row i for sample i (None = decode every access).
+    ``targets_mirrored``: the targets of the horizontally mirrored image; given (and ``augment.flip`` on),
+    half of the training crops are mirrored, with these targets.
     """
 
+    in_memory = False
+
     def __init__(self, samples: Sequence[PoseSample], cfg: FitConfig, seed: int, train: bool,
-                 cache: np.ndarray | None = None, targets: Mapping[str, np.ndarray] | None = None) -> None:
+                 cache: np.ndarray | None = None, targets: Mapping[str, np.ndarray] | None = None,
+                 targets_mirrored: Mapping[str, np.ndarray] | None = None) -> None:
         if cache is not None and len(cache) != len(samples):
             raise ValueError(f"cache has {len(cache)} patches for {len(samples)} samples")
         self.samples, self.cfg, self.seed, self.train, self.cache = list(samples), cfg, seed, train, cache
         self.targets = dict(targets or {})
-        for name, values in self.targets.items():
+        self.mirrored = dict(targets_mirrored or {})
+        for name, values in (*self.targets.items(), *self.mirrored.items()):
             if len(values) != len(self.samples):
                 raise ValueError(f"target {name!r} has {len(values)} rows for {len(self.samples)} samples")
+        aug = cfg.augment
+        self.flip = bool(self.mirrored) and aug.enabled and aug.flip
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -335,8 +299,109 @@ class ImageDataset(Dataset):
         rng = np.random.default_rng(derive_seed(self.seed, "augment", epoch, index)) if self.train else None
         s = self.samples[index]
         img = prepare(s, self.cfg, rng) if self.cache is None else prepare_cached(self.cache[index], self.cfg, rng)
+        targets = self.targets
+        if rng is not None and self.flip and rng.random() < 0.5:
+            img, targets = np.ascontiguousarray(img[:, ::-1]), self.mirrored
         out = {"image": torch.from_numpy(img), "label": s.label, "index": index}
-        out.update({name: torch.as_tensor(values[index]) for name, values in self.targets.items()})
+        out.update({name: torch.as_tensor(values[index]) for name, values in targets.items()})
+        return out
+
+
+@dataclass
+class FeatureCache:
+    """A frozen network prefix's output for ``V`` views of every sample: ``features`` (N, V, C, H, W)
+    float16; ``mirrored[v]`` tells whether view v is the mirrored crop. View 0 is the plain, unjittered
+    crop and view 1 (when mirrored views exist) its mirror: evaluation uses these two (flip averaging);
+    training draws one view per sample and epoch. Rows subset like an array (``cache[rows]``), so kcf
+    computes it once for all its folds."""
+
+    features: torch.Tensor
+    mirrored: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, rows: Any) -> FeatureCache:
+        return FeatureCache(self.features[torch.as_tensor(np.asarray(rows))], self.mirrored)
+
+    @property
+    def nbytes(self) -> int:
+        return self.features.numel() * self.features.element_size()
+
+
+def feature_views(cfg: FitConfig) -> list[tuple[bool, bool]]:
+    """(jittered, mirrored) of each cached view: plain, mirror, then jittered pairs (no mirrors without flip)."""
+    flip = cfg.augment.enabled and cfg.augment.flip
+    views = []
+    for v in range(cfg.feature_views):
+        mirrored = flip and v % 2 == 1
+        jittered = cfg.augment.enabled and v >= (2 if flip else 1)
+        views.append((jittered, mirrored))
+    return views
+
+
+@torch.no_grad()
+def build_feature_cache(prefix: Any, samples: Sequence[PoseSample], cfg: FitConfig,
+                        patches: np.ndarray | None = None, device: torch.device | str = "cpu",
+                        batch_size: int = 64) -> FeatureCache:
+    """Run the frozen ``prefix`` (a callable on normalised images) once over every view of every sample.
+
+    Jittered views draw their crop from a generator seeded by (view, sample key), not by position: the
+    same sample gets the same views in any subset or order (kcf's folds, the train stage).
+    """
+    views = feature_views(cfg)
+    out: torch.Tensor | None = None
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start:start + batch_size]
+        for v, (jittered, mirrored) in enumerate(views):
+            imgs = []
+            for j, s in enumerate(chunk):
+                rng = np.random.default_rng(derive_seed(0, "feature-view", v, s.key)) if jittered else None
+                patch = patches[start + j] if patches is not None else None
+                img = prepare(s, cfg, rng) if patch is None else prepare_cached(patch, cfg, rng)
+                imgs.append(img[:, ::-1] if mirrored else img)
+            x = normalize(torch.from_numpy(np.ascontiguousarray(np.stack(imgs)))).to(device)
+            f = prefix(x).to("cpu", torch.float16)
+            if out is None:
+                out = torch.empty((len(samples), len(views), *f.shape[1:]), dtype=torch.float16)
+            out[start:start + len(chunk), v] = f
+    if out is None:
+        out = torch.empty((0, len(views)), dtype=torch.float16)
+    return FeatureCache(out, np.array([m for _, m in views], dtype=bool))
+
+
+class FeatureDataset(Dataset):
+    """:class:`ImageDataset`'s counterpart over a :class:`FeatureCache`: items hold ``features`` (one view:
+    drawn per (index, epoch) when ``train``, else the plain view plus ``features_mirror`` when a mirrored
+    view exists), ``label``, ``index`` and the targets (mirrored ones for mirrored views)."""
+
+    in_memory = True  # nothing to decode: no worker processes
+
+    def __init__(self, samples: Sequence[PoseSample], cache: FeatureCache, seed: int, train: bool,
+                 targets: Mapping[str, np.ndarray] | None = None,
+                 targets_mirrored: Mapping[str, np.ndarray] | None = None) -> None:
+        if len(cache) != len(samples):
+            raise ValueError(f"feature cache has {len(cache)} rows for {len(samples)} samples")
+        self.samples, self.cache, self.seed, self.train = list(samples), cache, seed, train
+        self.targets = dict(targets or {})
+        self.mirrored = dict(targets_mirrored or self.targets)
+        self.mirror_view = int(np.argmax(cache.mirrored)) if cache.mirrored.any() else -1
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = item if isinstance(item, tuple) else (item, -1)
+        view = 0
+        if self.train:
+            rng = np.random.default_rng(derive_seed(self.seed, "augment", epoch, index))
+            view = int(rng.integers(self.cache.features.shape[1]))
+        targets = self.mirrored if self.cache.mirrored[view] else self.targets
+        out = {"features": self.cache.features[index, view].float(), "label": self.samples[index].label,
+               "index": index}
+        if not self.train and self.mirror_view > 0:
+            out["features_mirror"] = self.cache.features[index, self.mirror_view].float()
+        out.update({name: torch.as_tensor(values[index]) for name, values in targets.items()})
         return out
 
 

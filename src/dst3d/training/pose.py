@@ -16,17 +16,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from dst3d.models.efficientnet import load_imagenet
 from dst3d.models.io import init_from
-from dst3d.models.pose import PoseNet, angles_to_bins, bins_to_angles, pose_loss
+from dst3d.models.pose import PoseNet, angles_to_bins, bins_to_angles, mirror_bins, mirror_logits, pose_loss
 from dst3d.training import metrics
-from dst3d.training.data import ImageDataset, PoseSample
+from dst3d.training.data import FeatureCache, FeatureDataset, ImageDataset, PoseSample
 from dst3d.training.params import FitConfig, PoseModelConfig
 
 
 def build_model(cfg: PoseModelConfig, num_categories: int, seed: int) -> PoseNet:
-    """A freshly initialised network (seeded), then ``cfg.init`` loaded over it if set."""
+    """A freshly initialised network (seeded heads; the ImageNet trunk when ``cfg.pretrained``), then
+    ``cfg.init`` loaded over it if set."""
     torch.manual_seed(seed)
-    model = PoseNet(cfg.arch, cfg.width, num_categories, cfg.num_bins, cfg.pose_head)
+    model = PoseNet(cfg.arch, cfg.width, num_categories, cfg.num_bins, cfg.pose_head, cfg.freeze)
+    if cfg.pretrained == "imagenet":
+        load_imagenet(model.backbone)
     if cfg.init:
         init_from(model, cfg.init)
     return model
@@ -41,6 +45,7 @@ class Predictions:
     labels: np.ndarray
     loss: np.ndarray
     errors: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    log_probs: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 0)))  # (N, 3, nb) per angle
 
 
 class PoseTask:
@@ -50,9 +55,22 @@ class PoseTask:
         return build_model(cfg, num_categories, seed)
 
     def dataset(self, model: PoseNet, samples: Sequence[PoseSample], cfg: FitConfig, seed: int, train: bool,
-                cache: np.ndarray | None) -> ImageDataset:
+                cache: np.ndarray | FeatureCache | None) -> ImageDataset | FeatureDataset:
         angles = np.array([s.angles for s in samples], dtype=np.float64).reshape(-1, 3)
-        return ImageDataset(samples, cfg, seed, train, cache, targets={"bins": angles_to_bins(angles, model.num_bins)})
+        bins = angles_to_bins(angles, model.num_bins)
+        targets, mirrored = {"bins": bins}, {"bins": mirror_bins(bins, model.num_bins)}
+        if isinstance(cache, FeatureCache):
+            return FeatureDataset(samples, cache, seed, train, targets, mirrored)
+        return ImageDataset(samples, cfg, seed, train, cache, targets, mirrored)
+
+    def merge_mirrored(self, model: PoseNet, outputs: tuple[torch.Tensor, torch.Tensor],
+                       mirrored: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flip averaging: class log-probabilities and pose log-probabilities of the image and of its mirror
+        (its bins mapped back: azimuth -a, theta -t) averaged."""
+        lsm = torch.nn.functional.log_softmax
+        cls = (lsm(outputs[0], -1) + lsm(mirrored[0], -1)) / 2
+        pose = (lsm(outputs[1], -1) + lsm(mirror_logits(mirrored[1]), -1)) / 2
+        return cls, pose
 
     def loss(self, model: PoseNet, outputs: tuple[torch.Tensor, torch.Tensor], batch: dict[str, Any],
              cfg: FitConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -68,7 +86,8 @@ class PoseTask:
         selected = model.select(pose_logits, batch["label"])
         return {"angles": bins_to_angles(selected.argmax(-1).cpu().numpy(), model.num_bins),
                 "labels": cls_logits.argmax(-1).cpu().numpy(),
-                "loss": pose_loss(selected, batch["bins"]).cpu().numpy()}
+                "loss": pose_loss(selected, batch["bins"]).cpu().numpy(),
+                "log_probs": torch.nn.functional.log_softmax(selected.float(), -1).cpu().numpy()}
 
     def predictions(self, samples: Sequence[PoseSample], outputs: dict[str, np.ndarray]) -> Predictions:
         if not samples:
@@ -76,11 +95,25 @@ class PoseTask:
             return Predictions(np.zeros((0, 3)), z.astype(np.int64), z, z)
         gt = np.array([s.angles for s in samples], dtype=np.float64)
         pred = outputs["angles"]
-        return Predictions(pred, outputs["labels"], outputs["loss"], metrics.rotation_errors(pred, gt))
+        return Predictions(pred, outputs["labels"], outputs["loss"], metrics.rotation_errors(pred, gt),
+                           outputs["log_probs"])
 
     def metrics(self, samples: Sequence[PoseSample], pred: Predictions) -> dict[str, Any]:
         """``metrics.summarize`` of one evaluation set (rotation errors per category, top-1)."""
         return metrics.summarize(pred.errors, [s.category for s in samples], pred.labels, [s.label for s in samples])
+
+
+def window_nll(log_probs: np.ndarray, angles: np.ndarray, window: int = 1) -> np.ndarray:
+    """How unlikely the predicted distributions find ``angles``: -sum over the three angles of the log of the
+    probability mass within ``window`` bins of each angle's bin. log_probs (N, 3, nb), angles (N, 3) rad."""
+    nb = log_probs.shape[-1]
+    bins = angles_to_bins(angles, nb)
+    p = np.exp(log_probs.astype(np.float64))
+    mass = np.zeros(bins.shape)
+    rows = np.arange(len(bins))[:, None]
+    for d in range(-window, window + 1):
+        mass += p[rows, np.arange(3)[None, :], (bins + d) % nb]
+    return -np.log(np.clip(mass, 1e-12, None)).sum(axis=1)
 
 
 POSE = PoseTask()
