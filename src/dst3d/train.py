@@ -23,6 +23,7 @@ import numpy as np
 from dst3d.evaluate.formats import load_set
 from dst3d.models.pose import PoseNet
 from dst3d.schema import ImageRecord, read_manifest
+from dst3d.seeding import derive_seed
 from dst3d.training import metrics, plots
 from dst3d.training.data import PoseSample, samples_from_records
 from dst3d.training.loop import EpochCallback, fit, make_cache, predict
@@ -41,6 +42,9 @@ def training_rows(cfg: TrainConfig, manifests: dict[str, Path]) -> tuple[list[Im
             raise ValueError(f"{manifest}: rows of split {cfg.train_split!r} without kcf_keep; kcf.splits must "
                              f"include {cfg.train_split!r}")
         rows = [r for r in rows if r.kcf_keep]
+    if cfg.max_images and len(rows) > cfg.max_images:
+        # a subset fixed by the image ids alone (not their order): growing max_images only adds rows
+        rows = sorted(rows, key=lambda r: derive_seed(0, "train-subset", r.image_id))[: cfg.max_images]
     if not rows:
         hint = (" — the filter kept none: see the estimator's accuracy in metrics/kcf.json; train it longer "
                 "(kcf.fit.epochs) or use kcf.threshold: keep_fraction") if cfg.data == "kcf" else ""

@@ -244,8 +244,11 @@ class TrainConfig:
     model: PoseModelConfig = PoseModelConfig()
     fit: FitConfig = FitConfig()
     eval_every: int = 1  # epochs between test-set evaluations for the learning curve (0 = at the end only)
+    max_images: int = 0  # train on a seeded subset of this many rows (0 = all): the scaling curve
 
     def validate(self) -> None:
+        if self.max_images < 0:
+            raise ConfigError("max_images: must be >= 0 (0 = every training row)")
         if self.eval_every < 0:
             raise ConfigError("eval_every: must be >= 0")
         if not self.train_split or not self.test_split:
