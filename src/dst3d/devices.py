@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 from dst3d.errors import UserError
+
+
+def cpu_count() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 class DeviceError(UserError, ValueError):

@@ -214,6 +214,12 @@ def pair(obj: Any, name: str) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+def check_device(device: str) -> None:
+    """A torch device param: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether it exists is checked at run time)."""
+    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+        raise ConfigError(f"device: 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
 def merge(defaults: Any, override: Any) -> Any:
     """Deep merge of two params mappings: ``override`` wins key by key."""
     if isinstance(defaults, dict) and isinstance(override, dict):

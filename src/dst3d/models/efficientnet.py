@@ -153,20 +153,23 @@ def imagenet_weights_path() -> Path:
     return path
 
 
-def load_imagenet(model: EfficientNetLite0, path: str | Path | None = None) -> None:
-    """Load the ImageNet weights into the trunk (strictly; the 1000-class ``_fc`` is dropped)."""
+def _imagenet_state(path: str | Path | None) -> dict[str, torch.Tensor]:
     path = Path(path) if path else imagenet_weights_path()
-    state = torch.load(path, map_location="cpu", weights_only=True)  # a plain tensor dict: no pickle code runs
-    state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
-    model.load_state_dict(state, strict=True)
+    return torch.load(path, map_location="cpu", weights_only=True)  # a plain tensor dict: no pickle code runs
+
+
+def load_imagenet(model: EfficientNetLite0, path: str | Path | None = None,
+                  state: dict[str, torch.Tensor] | None = None) -> None:
+    """Load the ImageNet weights into the trunk (strictly; the 1000-class ``_fc`` is dropped)."""
+    state = _imagenet_state(path) if state is None else state
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
 
 
 def imagenet_classifier(path: str | Path | None = None) -> nn.Module:
     """Trunk + the 1000-class ImageNet layer (for checking the weights: top-1 classes of photos)."""
-    path = Path(path) if path else imagenet_weights_path()
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _imagenet_state(path)
     trunk = EfficientNetLite0()
-    trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")}, strict=True)
+    load_imagenet(trunk, state=state)
     fc = nn.Linear(1280, 1000)
     fc.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
     return nn.Sequential(trunk, fc).eval()

@@ -23,6 +23,7 @@ from typing import Any
 
 import dst3d
 from dst3d import params
+from dst3d.devices import cpu_count
 from dst3d.errors import UserError
 from dst3d.keyed import prune
 from dst3d.render import backends
@@ -87,13 +88,6 @@ def make_shards(views: list[ViewSpec], size: int) -> list[list[ViewSpec]]:
     return [views[i : i + size] for i in range(0, len(views), size)]
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _worker_env() -> dict[str, str]:
     env = dict(os.environ)
     src = str(Path(dst3d.__file__).resolve().parents[1])
@@ -108,7 +102,7 @@ def run_shards(
     if not shards:
         return
     # cores per running worker; a backend's own setting (render.blenderproc.threads) may override it
-    threads = max(1, _cpu_count() // min(cfg.workers, len(shards)))
+    threads = max(1, cpu_count() // min(cfg.workers, len(shards)))
     tmp = Path(tempfile.mkdtemp(prefix="dst3d-render-jobs-"))
     env = _worker_env()
     pending = list(enumerate(shards))

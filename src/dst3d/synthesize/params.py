@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from dst3d.params import ConfigError, pair
+from dst3d.params import ConfigError, check_device, pair
 
 SD15_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 """The paper's base model (Stable Diffusion 1.5; the community mirror of runwayml/stable-diffusion-v1-5)."""
@@ -55,8 +55,7 @@ class ControlNetConfig:
             raise ConfigError("batch_size: must be >= 1")
         if self.threads < 0:
             raise ConfigError("threads: must be >= 0")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"device: 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        check_device(self.device)
 
 
 @dataclass(frozen=True)

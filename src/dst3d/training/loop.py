@@ -11,7 +11,6 @@ Set torch's threads with :func:`auto_threads` before calling it (the stage scrip
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dst3d.devices import resolve_device
+from dst3d.devices import cpu_count, resolve_device
 from dst3d.training.data import (
     EpochBatchSampler,
     PoseSample,
@@ -42,11 +41,7 @@ def auto_threads(cfg: FitConfig) -> int:
     worker (the previous rule: cores - workers) ran the network on one thread of two: measured 381 vs
     739 images/s with the cache on this 2-core machine.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return cfg.threads or max(1, cores)
+    return cfg.threads or max(1, cpu_count())
 
 
 def device_of(cfg: FitConfig) -> torch.device:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from dst3d.params import ConfigError
+from dst3d.params import ConfigError, check_device
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,7 @@ class FitConfig:
             raise ConfigError("workers, threads, cache_mb: must be >= 0")
         if self.feature_views < 1:
             raise ConfigError("feature_views: must be >= 1")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ConfigError(f"device: 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        check_device(self.device)
 
 
 @dataclass(frozen=True)
