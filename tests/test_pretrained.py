@@ -108,6 +108,11 @@ def test_feature_views_are_per_sample_not_per_position(fixture):
     part = make_cache(net, [fixture[i] for i in order], FIT)
     assert torch.equal(part.features, full[order].features)
     assert not torch.equal(full.features[:, 0], full.features[:, 1])  # the mirror is another view
+    # predict reads the plain view and its mirror only: an eval-only cache skips the jittered views
+    small = make_cache(net, fixture, FIT, eval_only=True)
+    assert torch.equal(small.features, full.features[:, :2]) and small.mirrored.tolist() == [False, True]
+    a, b = predict(POSE, net, fixture, FIT, full), predict(POSE, net, fixture, FIT)
+    assert np.array_equal(a.log_probs, b.log_probs) and np.array_equal(a.labels, b.labels)
 
 
 def test_feature_dataset_mirrors_targets_with_the_view(fixture):

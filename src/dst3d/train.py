@@ -150,7 +150,8 @@ def train_and_evaluate(
     """Fit on ``train_samples`` (the test set evaluated every ``cfg.eval_every`` epochs for the learning
     curve; the model is the last epoch's, never selected on the test set), then evaluate every set."""
     last: dict[str, Predictions] = {}
-    test_cache = make_cache(model, sets.get("test", []), cfg.fit)  # evaluated every epoch: prepare it once
+    # The test set is evaluated every epoch: prepare it once (plain + mirrored view only).
+    test_cache = make_cache(model, sets.get("test", []), cfg.fit, eval_only=True)
 
     def eval_test(m: PoseNet) -> dict[str, float]:
         last["test"] = pred = predict(POSE, m, sets["test"], cfg.fit, test_cache)

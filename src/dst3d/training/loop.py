@@ -10,6 +10,7 @@ Set torch's threads with :func:`auto_threads` before calling it (the stage scrip
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -67,11 +68,14 @@ def make_optimizer(model: torch.nn.Module, cfg: FitConfig) -> torch.optim.Optimi
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def make_cache(model: torch.nn.Module, data: Sequence[PoseSample], cfg: FitConfig) -> Any:
+def make_cache(model: torch.nn.Module, data: Sequence[PoseSample], cfg: FitConfig, eval_only: bool = False) -> Any:
     """What :func:`fit`/:func:`predict` read instead of decoding: the frozen prefix's features of every view
     (:class:`~dst3d.training.data.FeatureCache`) when ``model`` has one, else the decoded patches (or None
     when they would not fit in ``cfg.cache_mb``). Build it once and pass it to every call on the same
-    samples (kcf's folds, the per-epoch evaluation)."""
+    samples (kcf's folds, the per-epoch evaluation). ``eval_only``: for :func:`predict` only, which reads
+    the plain view and its mirror, so the jittered training views are not computed."""
+    if eval_only:
+        cfg = dataclasses.replace(cfg, feature_views=min(cfg.feature_views, 2))
     patches = build_cache(data, cfg)
     if not getattr(model, "has_prefix", False):
         return patches
@@ -171,7 +175,7 @@ def predict(
         return task.predictions(data, {})
     device = device_of(cfg)
     if cache is None:
-        cache = make_cache(model, data, cfg)
+        cache = make_cache(model, data, cfg, eval_only=True)
     model.to(device).eval()
     dataset = task.dataset(model, data, cfg, 0, False, cache)
     # Cached patches need no decoding: the main process keeps up, and forking workers would cost more.
