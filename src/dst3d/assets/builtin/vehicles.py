@@ -456,12 +456,27 @@ def bus(rng: np.random.Generator) -> Asset:
         quad = np.array([g0, g0 - out * 1.5, g1 - out * 1.5, g1])
         b.add("windscreen", P.extrude(quad, W * 0.86, "yz"), GLASS)
     else:
-        b.add("windscreen", P.box((W * 0.88, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS)
-        b.add("sign", P.box((W * 0.7, 0.05, 0.22), (0, yb - 0.01, H - 0.26)), (0.95, 0.6, 0.1))
+        b.add("windscreen", P.box((W * 0.9, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS)
+        _sign_band(b, W, yb, H - 0.24)
     if kind == "double-decker":
-        b.add("windscreen", P.box((W * 0.88, 0.06, 0.85), (0, yb - 0.005, H - 0.75)), GLASS)
-        b.add("sign", P.box((W * 0.6, 0.05, 0.25), (0, yb - 0.01, z_ws1 + 0.3)), (0.95, 0.6, 0.1))
-    b.add("windows", P.box((W * 0.7, 0.06, 0.7), (0, y1 + 0.005, H - 0.8)), GLASS)  # rear window
+        b.add("windscreen", P.box((W * 0.9, 0.06, 0.85), (0, yb - 0.005, H - 0.75)), GLASS)
+        _sign_band(b, W, yb, z_ws1 + 0.3)
+    # The rear is mostly body: a small high window (none on most coaches), and on rear-engined buses a big
+    # dark engine grille low down (school buses and minibuses have their engine in front).
+    rear_engine = kind in ("city bus", "coach", "double-decker")
+    if kind == "coach" and rng.random() < 0.6:
+        rear_window = 0.0
+    else:
+        rear_window = {"city bus": 0.5, "coach": 0.4, "double-decker": 0.7}.get(kind, 0.75)
+    if rear_window:
+        w_h = 0.55 if rear_engine else 0.75
+        b.add("windows", P.box((W * rear_window, 0.06, w_h), (0, y1 + 0.005, H - 0.35 - w_h / 2)), GLASS)
+    if rear_engine:
+        b.add("engine_grille", P.box((W * 0.72, 0.06, 0.75), (0, y1 + 0.005, gc + 1.0)), DARK)
+        for k in range(3):  # louvre slats across the grille
+            b.add("engine_grille", P.box((W * 0.74, 0.08, 0.05), (0, y1 + 0.01, gc + 0.75 + k * 0.25)), body)
+        b.add("plates", P.box((0.52, 0.03, 0.12), (0, y1 + 0.03, gc + 0.42)), PLATE)
+    b.add("plates", P.box((0.52, 0.03, 0.12), (0, y0 - 0.06, gc + 0.42)), PLATE)
 
     # Side windows: a row of panes per deck, doors on the kerb side (object-right, -x).
     rows = [(H - 1.25 if kind != "coach" else H - 1.5, H - 0.35)]
@@ -474,7 +489,7 @@ def bus(rng: np.random.Generator) -> Asset:
     pane = uniform(rng, 1.0, 1.4) if kind != "minibus" else uniform(rng, 0.8, 1.0)
     gap = 0.12
     door_w = 1.1 if kind != "minibus" else 0.9
-    start, end = yf + (0.35 if kind != "minibus" else 0.1), y1 - 0.4
+    start, end = yf + (0.35 if kind != "minibus" else 0.1), y1 - (1.3 if kind in ("city bus", "coach") else 0.4)
     doors = [yf + 0.15 if kind != "school bus" else yf + 0.1]
     if kind == "city bus":
         doors.append(round(((start + end) / 2) * 2) / 2)
@@ -496,6 +511,12 @@ def bus(rng: np.random.Generator) -> Asset:
             "doors",
             P.box_between((-W / 2 - 0.025, d, gc + 0.15), (-W / 2 + 0.02, d + door_w, rows[0][1])),
             (0.12, 0.15, 0.18),
+        )
+    if kind in ("city bus", "coach"):  # engine-bay air intakes on both sides, behind the last window
+        b.add_sym(
+            "engine_grille",
+            P.box_between((W / 2 - 0.02, y1 - 1.2, gc + 0.55), (W / 2 + 0.025, y1 - 0.35, gc + 1.15)),
+            DARK,
         )
     stripe_z = rows[0][0] - 0.25
     for side in (1, -1):
@@ -584,6 +605,12 @@ def bus(rng: np.random.Generator) -> Asset:
         pane_length=pane,
     )
     return b.build()
+
+
+def _sign_band(b: Builder, W: float, y: float, z: float) -> None:
+    """A bus's destination sign: amber display in a black band across the front face at ``y``, height z."""
+    b.add("sign_band", P.box((W * 0.9, 0.06, 0.4), (0, y - 0.01, z)), DARK)
+    b.add("sign", P.box((W * 0.6, 0.05, 0.2), (0, y - 0.04, z)), (0.95, 0.6, 0.1))
 
 
 # =========================================================================== train
