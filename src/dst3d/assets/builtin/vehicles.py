@@ -658,13 +658,13 @@ def _coupling_end(
     if gangway is not None:
         z0, z1 = gangway
         b.add("gangway", P.rounded_box((half_w * 0.75, 0.5, z1 - z0), 0.08, (0, y + 0.1, (z0 + z1) / 2), 1), DARK)
-    b.add("coupler", P.box((0.32, 0.9, 0.3), (0, y + 0.35, z_coupler)), (0.25, 0.25, 0.27))
+    steel = (0.25, 0.25, 0.27)
+    b.add("coupler", P.box((0.32, 0.9, 0.3), (0, y + 0.35, z_coupler)), steel)
     if buffers:
         for sx in (1, -1):
-            b.add("coupler", P.cylinder((sx * 0.88, y, z_coupler), (sx * 0.88, y + 0.45, z_coupler), 0.12, 10),
-                  (0.25, 0.25, 0.27))
-            b.add("coupler", P.cylinder((sx * 0.88, y + 0.45, z_coupler), (sx * 0.88, y + 0.52, z_coupler), 0.22, 12),
-                  (0.25, 0.25, 0.27))
+            x = sx * 0.88
+            b.add("coupler", P.cylinder((x, y, z_coupler), (x, y + 0.45, z_coupler), 0.12, 10), steel)
+            b.add("coupler", P.cylinder((x, y + 0.45, z_coupler), (x, y + 0.52, z_coupler), 0.22, 12), steel)
     if lamps:  # red lamps in black housings (they must show on a red body too)
         b.add_sym("lamp_housings", P.box((0.4, 0.08, 0.3), (half_w * 0.72, y + 0.02, z_lamps)), DARK)
         b.add_sym("taillights", P.box((0.26, 0.06, 0.17), (half_w * 0.72, y + 0.08, z_lamps)), TAILLIGHT)
