@@ -655,9 +655,12 @@ def _coupling_end(
 ) -> None:
     """The rear (+y) end of the last vehicle at ``y``, unlike any cab: no windscreen, no headlights, but a
     dark gangway bellows (``gangway`` = its z range), a coupler (plus side buffers) and two red tail lamps."""
-    if gangway is not None:
+    if gangway is not None:  # black rubber bellows round a grey end door with a small window
         z0, z1 = gangway
-        b.add("gangway", P.rounded_box((half_w * 0.75, 0.5, z1 - z0), 0.08, (0, y + 0.1, (z0 + z1) / 2), 1), DARK)
+        b.add("gangway", P.rounded_box((half_w * 0.8, 0.5, z1 - z0), 0.08, (0, y + 0.1, (z0 + z1) / 2), 1), DARK)
+        door = P.box((half_w * 0.5, 0.06, z1 - z0 - 0.3), (0, y + 0.36, (z0 + z1) / 2))
+        b.add("gangway_door", door, (0.55, 0.56, 0.58))
+        b.add("windows", P.box((half_w * 0.3, 0.04, 0.5), (0, y + 0.39, z1 - 0.55)), GLASS)
     steel = (0.25, 0.25, 0.27)
     b.add("coupler", P.box((0.32, 0.9, 0.3), (0, y + 0.35, z_coupler)), steel)
     if buffers:
