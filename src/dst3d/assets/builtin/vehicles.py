@@ -819,11 +819,12 @@ def train(rng: np.random.Generator) -> Asset:
         b.add("bumpers", P.box((W, 0.3, 0.5), (0, y0 + 0.05, floor - 0.3)), COLORS["grey"])
         # The long hood's end: radiator grille and tail lamps on it, coupler and buffers on the frame below.
         b.add("grille", P.box((W * 0.5, 0.06, 1.0), (0, y0 + Lc - 0.4, hood_h - 0.9)), DARK)
-        b.add_sym(
-            "taillights",
-            P.rounded_box((0.22, 0.1, 0.18), 0.03, (W * 0.27, y0 + Lc - 0.38, hood_h - 0.3), 1),
-            TAILLIGHT,
-        )
+        if n_cars == 1:  # lamps only at the train's tail, not where a coach is coupled on
+            b.add_sym(
+                "taillights",
+                P.rounded_box((0.22, 0.1, 0.18), 0.03, (W * 0.27, y0 + Lc - 0.38, hood_h - 0.3), 1),
+                TAILLIGHT,
+            )
         tail = dict(z_coupler=floor - 0.1, z_lamps=deck, gangway=None, buffers=True, lamps=False)
         extras.append("cab unit")
     elif kind == "steam locomotive":
