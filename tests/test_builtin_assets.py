@@ -10,6 +10,7 @@ import pytest
 
 from dst3d.assets import builtin
 from dst3d.assets import primitives as P
+from dst3d.assets.builtin._common import GLASS
 from dst3d.assets.contact_sheet import render_views, write_contact_sheet
 
 SEEDS = range(4)
@@ -209,3 +210,101 @@ def test_azimuth_zero_view_sees_the_front() -> None:
     assert ((r > 100) & (b < 50)).sum() > 200  # red dominates the front view
     b, g, r = (side[..., k].astype(int) for k in range(3))
     assert ((b > 100) & (r < 50)).sum() > 200 and ((r > 100) & (b < 50)).sum() == 0
+
+
+# --------------------------------------------------------------------------- front/back cues
+# Real trains, buses and boats look different from the front and from behind; a pose estimator trained on
+# near-symmetric assets confuses azimuth a with a + 180 degrees. These tests pin each end's own parts.
+
+
+def _part_vertices(asset: builtin.Asset, name: str) -> np.ndarray:
+    """Vertices of part ``name`` (and its other-colour siblings ``name_2``, ...); (0, 3) when absent."""
+    vs = [p.vertices for p in asset.parts if p.name == name or p.name.startswith(f"{name}_")]
+    return np.concatenate(vs) if vs else np.zeros((0, 3))
+
+
+def _y_frac(asset: builtin.Asset, name: str, rearmost: bool = False) -> float:
+    """Where part ``name``'s centroid (or rearmost point) lies along the object: -1 = front end (-y), +1 = back."""
+    v = asset.merged()[0]
+    y0, y1 = v[:, 1].min(), v[:, 1].max()
+    p = _part_vertices(asset, name)
+    assert len(p), f"{asset.category} {asset.shape_params['body_type']}: no part {name!r}"
+    y = p[:, 1].max() if rearmost else p[:, 1].mean()
+    return float((y - (y0 + y1) / 2) / ((y1 - y0) / 2))
+
+
+def _crop(img: np.ndarray, n: int = 32) -> np.ndarray:
+    """The object's bounding box in a white-background view, resized to n x n (like a training crop)."""
+    ys, xs = np.nonzero((img < 250).any(axis=2))
+    box = img[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return cv2.resize(box, (n, n), interpolation=cv2.INTER_AREA).astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_train_has_one_cab_end_and_one_coupling_end(seed: int) -> None:
+    a = builtin.generate("train", np.random.default_rng(seed))
+    kind = a.shape_params["body_type"]
+    assert _y_frac(a, "headlights") < -0.8, kind  # the cab (or smokebox) end leads
+    if kind != "steam locomotive":
+        assert _y_frac(a, "windscreen") < -0.5, kind
+        assert _part_vertices(a, "windscreen")[:, 1].max() < 0, f"{kind}: a windscreen at the back"
+    assert _y_frac(a, "taillights") > 0.85, kind  # red tail lamps and the coupler at the last vehicle's end
+    assert _y_frac(a, "coupler") > 0.9, kind
+    if kind in ("high-speed train", "commuter train") or a.shape_params["cars"] == 2:
+        assert _y_frac(a, "gangway", rearmost=True) > 0.95, kind  # (a two-car train has one between, too)
+
+
+def test_train_ends_differ_at_low_resolution() -> None:
+    # Front view (azimuth 0) against the mirrored back view (azimuth 180), both cropped to 32 px: a train
+    # with the same face at both ends scores near 0 (a rectangular dining table scores ~1).
+    for seed in range(6):
+        a = builtin.generate("train", np.random.default_rng(seed))
+        front, back = render_views(*a.merged(), ((0.0, 15.0), (180.0, 15.0)), 128)
+        diff = np.abs(_crop(front) - _crop(back[:, ::-1])).mean()
+        assert diff > 12, f"train seed {seed} ({a.shape_params['body_type']}): ends differ by only {diff:.1f}"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bus_front_and_back_differ(seed: int) -> None:
+    a = builtin.generate("bus", np.random.default_rng(seed))
+    kind = a.shape_params["body_type"]
+    assert _y_frac(a, "windscreen") < -0.6 and _y_frac(a, "headlights") < -0.9, kind
+    assert _y_frac(a, "taillights") > 0.9, kind
+    if kind != "minibus":
+        assert _y_frac(a, "sign") < -0.6, kind  # destination sign above the windscreen
+    rear_engine = kind in ("city bus", "coach", "double-decker")
+    if rear_engine:
+        assert _y_frac(a, "engine_grille") > 0.7, kind
+    assert (_part_vertices(a, "doors")[:, 0] < 0).all(), f"{kind}: doors must be on object-right (-x)"
+    # Glass seen from the front (windscreen) against glass seen from behind (rear window), centre only.
+    v, f, c = a.merged()
+    tri = v[f]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]) / 2  # area-weighted normals
+    yc, xc = tri[:, :, 1].mean(axis=1), np.abs(tri[:, :, 0].mean(axis=1))
+    glass = np.isclose(c, GLASS).all(axis=1) & (xc < 0.4 * np.ptp(v[:, 0]))
+    mid = (v[:, 1].min() + v[:, 1].max()) / 2
+    front = -n[glass & (yc < mid) & (n[:, 1] < 0), 1].sum()
+    back = n[glass & (yc > mid) & (n[:, 1] > 0), 1].sum()
+    assert front > (3.0 if rear_engine else 1.4) * back, f"{kind}: front glass {front:.2f} m2, rear {back:.2f} m2"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_boat_has_a_pointed_bow_and_a_square_stern(seed: int) -> None:
+    a = builtin.generate("boat", np.random.default_rng(seed))
+    kind = a.shape_params["body_type"]
+    hull = _part_vertices(a, "hull")
+    y0, y1 = hull[:, 1].min(), hull[:, 1].max()
+    near_bow = hull[hull[:, 1] < y0 + 0.08 * (y1 - y0)]
+    near_stern = hull[hull[:, 1] > y1 - 0.08 * (y1 - y0)]
+    bow_w, stern_w = np.ptp(near_bow[:, 0]), np.ptp(near_stern[:, 0])
+    if kind == "canoe":  # pointed at both ends like real canoes; the seats are not placed symmetrically
+        seats = _part_vertices(a, "seats")[:, 1]
+        to_bow, to_stern = seats.min() - y0, y1 - seats.max()
+        assert to_bow > 1.5 * to_stern, f"canoe: bow seat {to_bow:.2f} m from the bow, stern seat {to_stern:.2f} m"
+        return
+    assert bow_w < 0.6 * stern_w, f"{kind}: bow {bow_w:.2f} m wide, stern {stern_w:.2f} m"
+    stern_parts = [p for p in ("transom", "motor", "rudder") if len(_part_vertices(a, p))]
+    assert stern_parts, f"{kind}: no transom panel, outboard or rudder"
+    assert all(_y_frac(a, p) > 0.7 for p in stern_parts), (kind, {p: _y_frac(a, p) for p in stern_parts})
+    if kind == "fishing boat":
+        assert _y_frac(a, "wheelhouse") > 0.0, "the wheelhouse stands aft of amidships"

@@ -456,12 +456,27 @@ def bus(rng: np.random.Generator) -> Asset:
         quad = np.array([g0, g0 - out * 1.5, g1 - out * 1.5, g1])
         b.add("windscreen", P.extrude(quad, W * 0.86, "yz"), GLASS)
     else:
-        b.add("windscreen", P.box((W * 0.88, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS)
-        b.add("sign", P.box((W * 0.7, 0.05, 0.22), (0, yb - 0.01, H - 0.26)), (0.95, 0.6, 0.1))
+        b.add("windscreen", P.box((W * 0.9, 0.06, z_ws1 - z_ws0), (0, yb - 0.005, (z_ws0 + z_ws1) / 2)), GLASS)
+        _sign_band(b, W, yb, H - 0.24)
     if kind == "double-decker":
-        b.add("windscreen", P.box((W * 0.88, 0.06, 0.85), (0, yb - 0.005, H - 0.75)), GLASS)
-        b.add("sign", P.box((W * 0.6, 0.05, 0.25), (0, yb - 0.01, z_ws1 + 0.3)), (0.95, 0.6, 0.1))
-    b.add("windows", P.box((W * 0.7, 0.06, 0.7), (0, y1 + 0.005, H - 0.8)), GLASS)  # rear window
+        b.add("windscreen", P.box((W * 0.9, 0.06, 0.85), (0, yb - 0.005, H - 0.75)), GLASS)
+        _sign_band(b, W, yb, z_ws1 + 0.3)
+    # The rear is mostly body: a small high window (none on most coaches), and on rear-engined buses a big
+    # dark engine grille low down (school buses and minibuses have their engine in front).
+    rear_engine = kind in ("city bus", "coach", "double-decker")
+    if kind == "coach" and rng.random() < 0.6:
+        rear_window = 0.0
+    else:
+        rear_window = {"city bus": 0.5, "coach": 0.4, "double-decker": 0.7}.get(kind, 0.75)
+    if rear_window:
+        w_h = 0.55 if rear_engine else 0.75
+        b.add("windows", P.box((W * rear_window, 0.06, w_h), (0, y1 + 0.005, H - 0.35 - w_h / 2)), GLASS)
+    if rear_engine:
+        b.add("engine_grille", P.box((W * 0.72, 0.06, 0.75), (0, y1 + 0.005, gc + 1.0)), DARK)
+        for k in range(3):  # louvre slats across the grille
+            b.add("engine_grille", P.box((W * 0.74, 0.08, 0.05), (0, y1 + 0.01, gc + 0.75 + k * 0.25)), body)
+        b.add("plates", P.box((0.52, 0.03, 0.12), (0, y1 + 0.03, gc + 0.42)), PLATE)
+    b.add("plates", P.box((0.52, 0.03, 0.12), (0, y0 - 0.06, gc + 0.42)), PLATE)
 
     # Side windows: a row of panes per deck, doors on the kerb side (object-right, -x).
     rows = [(H - 1.25 if kind != "coach" else H - 1.5, H - 0.35)]
@@ -474,7 +489,7 @@ def bus(rng: np.random.Generator) -> Asset:
     pane = uniform(rng, 1.0, 1.4) if kind != "minibus" else uniform(rng, 0.8, 1.0)
     gap = 0.12
     door_w = 1.1 if kind != "minibus" else 0.9
-    start, end = yf + (0.35 if kind != "minibus" else 0.1), y1 - 0.4
+    start, end = yf + (0.35 if kind != "minibus" else 0.1), y1 - (1.3 if kind in ("city bus", "coach") else 0.4)
     doors = [yf + 0.15 if kind != "school bus" else yf + 0.1]
     if kind == "city bus":
         doors.append(round(((start + end) / 2) * 2) / 2)
@@ -496,6 +511,12 @@ def bus(rng: np.random.Generator) -> Asset:
             "doors",
             P.box_between((-W / 2 - 0.025, d, gc + 0.15), (-W / 2 + 0.02, d + door_w, rows[0][1])),
             (0.12, 0.15, 0.18),
+        )
+    if kind in ("city bus", "coach"):  # engine-bay air intakes on both sides, behind the last window
+        b.add_sym(
+            "engine_grille",
+            P.box_between((W / 2 - 0.02, y1 - 1.2, gc + 0.55), (W / 2 + 0.025, y1 - 0.35, gc + 1.15)),
+            DARK,
         )
     stripe_z = rows[0][0] - 0.25
     for side in (1, -1):
@@ -586,6 +607,12 @@ def bus(rng: np.random.Generator) -> Asset:
     return b.build()
 
 
+def _sign_band(b: Builder, W: float, y: float, z: float) -> None:
+    """A bus's destination sign: amber display in a black band across the front face at ``y``, height z."""
+    b.add("sign_band", P.box((W * 0.9, 0.06, 0.4), (0, y - 0.01, z)), DARK)
+    b.add("sign", P.box((W * 0.6, 0.05, 0.2), (0, y - 0.04, z)), (0.95, 0.6, 0.1))
+
+
 # =========================================================================== train
 _TRAIN_KINDS = ("high-speed train", "diesel locomotive", "steam locomotive", "commuter train")
 
@@ -614,6 +641,36 @@ def _bogie(b: Builder, yc: float, gauge: float, r: float, wheelbase: float, fram
             )
     b.add("bogies", P.box((gauge + 0.35, wheelbase + 0.9, 0.45), (0, yc, r + 0.05)), (0.18, 0.18, 0.2))
     return axles
+
+
+def _coupling_end(
+    b: Builder,
+    y: float,
+    half_w: float,
+    z_coupler: float,
+    z_lamps: float,
+    gangway: tuple[float, float] | None,
+    buffers: bool,
+    lamps: bool = True,
+) -> None:
+    """The rear (+y) end of the last vehicle at ``y``, unlike any cab: no windscreen, no headlights, but a
+    dark gangway bellows (``gangway`` = its z range), a coupler (plus side buffers) and two red tail lamps."""
+    if gangway is not None:  # black rubber bellows round a grey end door with a small window
+        z0, z1 = gangway
+        b.add("gangway", P.rounded_box((half_w * 0.8, 0.5, z1 - z0), 0.08, (0, y + 0.1, (z0 + z1) / 2), 1), DARK)
+        door = P.box((half_w * 0.5, 0.06, z1 - z0 - 0.3), (0, y + 0.36, (z0 + z1) / 2))
+        b.add("gangway_door", door, (0.55, 0.56, 0.58))
+        b.add("windows", P.box((half_w * 0.3, 0.04, 0.5), (0, y + 0.39, z1 - 0.55)), GLASS)
+    steel = (0.25, 0.25, 0.27)
+    b.add("coupler", P.box((0.32, 0.9, 0.3), (0, y + 0.35, z_coupler)), steel)
+    if buffers:
+        for sx in (1, -1):
+            x = sx * 0.88
+            b.add("coupler", P.cylinder((x, y, z_coupler), (x, y + 0.45, z_coupler), 0.12, 10), steel)
+            b.add("coupler", P.cylinder((x, y + 0.45, z_coupler), (x, y + 0.52, z_coupler), 0.22, 12), steel)
+    if lamps:  # red lamps in black housings (they must show on a red body too)
+        b.add_sym("lamp_housings", P.box((0.4, 0.08, 0.3), (half_w * 0.72, y + 0.02, z_lamps)), DARK)
+        b.add_sym("taillights", P.box((0.26, 0.06, 0.17), (half_w * 0.72, y + 0.08, z_lamps)), TAILLIGHT)
 
 
 def _side_windows(
@@ -690,7 +747,8 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, y0 + Lc - 2.5, gauge, wr, 2.5, DARK)
         tail_h = H
         extras.append("streamlined nose")
-        _pantograph(b, y0 + Lc * 0.6, H, (1.0, 1.6, 1.62))
+        _pantograph(b, y0 + Lc * 0.7, H, (1.0, 1.6, 1.62))
+        tail = dict(z_coupler=floor - 0.2, z_lamps=floor + 0.3, gangway=(floor - 0.1, H - 0.45), buffers=False)
     elif kind == "diesel locomotive":
         Lc, H = uniform(rng, 17.0, 21.0), uniform(rng, 4.1, 4.4)
         deck = floor + 0.15
@@ -759,6 +817,15 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, y0 + Lc - 3.5, gauge, wr * 1.1, 2.8, DARK)
         tail_h = hood_h
         b.add("bumpers", P.box((W, 0.3, 0.5), (0, y0 + 0.05, floor - 0.3)), COLORS["grey"])
+        # The long hood's end: radiator grille and tail lamps on it, coupler and buffers on the frame below.
+        b.add("grille", P.box((W * 0.5, 0.06, 1.0), (0, y0 + Lc - 0.4, hood_h - 0.9)), DARK)
+        if n_cars == 1:  # lamps only at the train's tail, not where a coach is coupled on
+            b.add_sym(
+                "taillights",
+                P.rounded_box((0.22, 0.1, 0.18), 0.03, (W * 0.27, y0 + Lc - 0.38, hood_h - 0.3), 1),
+                TAILLIGHT,
+            )
+        tail = dict(z_coupler=floor - 0.1, z_lamps=deck, gangway=None, buffers=True, lamps=False)
         extras.append("cab unit")
     elif kind == "steam locomotive":
         Lc = uniform(rng, 11.0, 13.0)
@@ -874,6 +941,7 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, t0 + 1.6, gauge, 0.45, 1.8, DARK)
         axles += _bogie(b, t0 + tl - 1.6, gauge, 0.45, 1.8, DARK)
         Lc = Lc + 0.4 + tl
+        tail = dict(z_coupler=deck - 0.2, z_lamps=H - 1.0, gangway=None, buffers=True)
     else:  # commuter / metro unit with a slightly raked flat cab front
         Lc, H = uniform(rng, 18.0, 22.0), uniform(rng, 3.7, 4.0)
         rake = uniform(rng, 0.2, 0.8)
@@ -884,14 +952,23 @@ def train(rng: np.random.Generator) -> Asset:
             _section_xz(y0 + Lc, W, floor - 0.35, H, 0.35),
         ]
         b.add("body", P.loft(secs), body)
-        zw0, zw1 = floor + 1.25, H - 0.5
-        p0 = np.array([y0 + 0.2 + rake * 0.1 - 0.04, zw0])
-        p1 = np.array([y0 + 0.2 + rake * 0.88 - 0.04, zw1])
-        b.add("windscreen", P.extrude(np.array([p0, p1, p1 + (0.12, 0), p0 + (0.12, 0)]), W * 0.86, "yz"), GLASS)
-        b.add(
-            "sign",
-            P.box((W * 0.5, 0.06, 0.25), (0, y0 + 0.2 + rake * 0.95 - 0.02, H - 0.3)),
-            (0.95, 0.6, 0.1),
+        zw0, zw1 = floor + 1.3, H - 0.55
+
+        def on_face(z: float, out: float) -> np.ndarray:
+            """(y, z) on the raked cab face at height z, ``out`` metres proud of it (toward -y)."""
+            return np.array([y0 + 0.2 + rake * (z - floor - 1.2) / (H - floor - 1.2) - out, z])
+
+        # Windscreen over a black mask that also frames the destination sign: a dark cab front.
+        p0, p1 = on_face(zw0, 0.07), on_face(zw1, 0.07)
+        b.add("windscreen", P.extrude(np.array([p0, p1, p1 + (0.12, 0), p0 + (0.12, 0)]), W * 0.84, "yz"), GLASS)
+        m0, m1 = on_face(zw0 - 0.15, 0.04), on_face(H - 0.12, 0.04)
+        b.add("cab_mask", P.extrude(np.array([m0, m1, m1 + (0.12, 0), m0 + (0.12, 0)]), W * 0.9, "yz"), DARK)
+        s0, s1 = on_face(H - 0.45, 0.07), on_face(H - 0.2, 0.07)
+        b.add("sign", P.extrude(np.array([s0, s1, s1 + (0.1, 0), s0 + (0.1, 0)]), W * 0.5, "yz"), (0.95, 0.6, 0.1))
+        b.add_sym(  # cab side windows, just behind the windscreen
+            "windows",
+            P.box_between((W / 2 - 0.02, y0 + 0.3 + rake, zw0), (W / 2 + 0.03, y0 + 1.4 + rake, zw1)),
+            GLASS,
         )
         door_w = 1.3
         doors = [y0 + Lc * f for f in (0.18, 0.5, 0.8)]
@@ -926,7 +1003,8 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, y0 + 2.8, gauge, wr, 2.5, DARK)
         axles += _bogie(b, y0 + Lc - 2.8, gauge, wr, 2.5, DARK)
         tail_h = H
-        _pantograph(b, y0 + Lc * 0.5, H, (0.9, 1.5, 1.52))
+        _pantograph(b, y0 + Lc * 0.68, H, (0.9, 1.5, 1.52))
+        tail = dict(z_coupler=floor - 0.2, z_lamps=floor + 0.35, gangway=(floor - 0.1, H - 0.5), buffers=False)
 
     end = y0 + Lc
     if n_cars == 2:  # one passenger coach behind the leading unit
@@ -954,7 +1032,10 @@ def train(rng: np.random.Generator) -> Asset:
         axles += _bogie(b, c0 + 2.5, gauge, wr, 2.5, DARK)
         axles += _bogie(b, c0 + cl - 2.5, gauge, wr, 2.5, DARK)
         end, tail_h = c0 + cl, ch
+        tail = dict(z_coupler=floor - 0.2, z_lamps=floor + 0.35, gangway=(floor - 0.1, ch - 0.5), buffers=True)
         extras.append("passenger coach")
+    # One driving end only: the last vehicle's rear is a coupling end (see _coupling_end).
+    _coupling_end(b, end, W / 2 - (0.1 if kind == "steam locomotive" and n_cars == 1 else 0.0), **tail)
     b.kp_pair("back_top", (W / 2 - 0.1, end, tail_h - 0.1))
     b.kp_pair("back_bottom", (W / 2 - 0.1, end, floor - 0.3))
     b.kp_pair("wheel_front", (gauge / 2 + 0.08, min(axles), wr))

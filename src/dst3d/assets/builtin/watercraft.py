@@ -112,6 +112,30 @@ def _windows_band(b: Builder, y0: float, y1: float, x: float, z: float, h: float
     )
 
 
+def _transom(b: Builder, h: _Hull, color: tuple[float, float, float]) -> None:
+    """A panel in a colour of its own on the flat stern: from behind, a boat shows a wide flat end."""
+    sec = h.section(0.0)
+    top = h.deck_z(0.0)
+    poly = np.stack([sec[:, 0] * 0.88, top - (top - sec[:, 2]) * 0.8 - h.L * 0.004], axis=1)
+    b.add("transom", P.extrude(poly, h.L * 0.006, "xz", h.y(0.0) + h.L * 0.002), color)
+
+
+def _rudder(b: Builder, h: _Hull) -> None:
+    """A rudder blade hanging under the stern (a ship's and a fishing boat's side-view cue at the back)."""
+    y, L = h.y(0.0), h.L
+    zk = h.deck_z(0.0) - h.keel_depth(0.0)
+    blade = np.array([[-0.07, 0.03], [-0.02, 0.03], [-0.02, -0.035], [-0.06, -0.035]]) * L + (y, zk)
+    b.add("rudder", P.extrude(blade, L * 0.008, "yz"), DARK)
+
+
+def _outboard(b: Builder, h: _Hull) -> None:
+    """An outboard motor hanging on the transom: cowling above the deck line, leg down into the water."""
+    y_s, L = h.L / 2, h.L
+    cowl = P.rounded_box((L * 0.06, L * 0.07, L * 0.08), L * 0.012, (0, y_s + L * 0.04, h.deck_z(0) + L * 0.02), 2)
+    b.add("motor", cowl, DARK)
+    b.add("motor", P.box((L * 0.02, L * 0.025, L * 0.14), (0, y_s + L * 0.045, h.deck_z(0) - L * 0.08)), DARK)
+
+
 def boat(rng: np.random.Generator) -> Asset:
     """A boat: sailboat, motorboat, fishing boat, passenger ship, cargo ship, rowboat or canoe."""
     kind = choice(rng, _KINDS, p=(2.5, 2, 1.5, 1.5, 1, 1, 0.8))
@@ -131,22 +155,22 @@ def boat(rng: np.random.Generator) -> Asset:
     top_z, top_y = 0.0, 0.0
     if kind == "sailboat":
         L = uniform(rng, 8.0, 14.0)
-        h = _Hull(L, L * uniform(rng, 0.28, 0.34), L * uniform(rng, 0.09, 0.11), 2.2, L * 0.02, 0.7)
+        h = _Hull(L, L * uniform(rng, 0.28, 0.34), L * uniform(rng, 0.09, 0.11), 2.2, L * 0.035, 0.7)
     elif kind == "motorboat":
         L = uniform(rng, 5.0, 9.0)
-        h = _Hull(L, L * uniform(rng, 0.34, 0.4), L * uniform(rng, 0.12, 0.15), 1.3, L * 0.04, 0.9, 0.8)
+        h = _Hull(L, L * uniform(rng, 0.34, 0.4), L * uniform(rng, 0.12, 0.15), 1.3, L * 0.06, 0.9, 0.8)
     elif kind == "fishing boat":
         L = uniform(rng, 8.0, 15.0)
         h = _Hull(L, L * uniform(rng, 0.3, 0.36), L * uniform(rng, 0.14, 0.17), 2.0, L * 0.06, 0.75)
     elif kind == "passenger ship":
         L = uniform(rng, 40.0, 120.0)
-        h = _Hull(L, L * uniform(rng, 0.15, 0.18), L * uniform(rng, 0.08, 0.1), 4.0, L * 0.015, 0.85)
+        h = _Hull(L, L * uniform(rng, 0.15, 0.18), L * uniform(rng, 0.08, 0.1), 4.0, L * 0.025, 0.85)
     elif kind == "cargo ship":
         L = uniform(rng, 60.0, 150.0)
-        h = _Hull(L, L * uniform(rng, 0.14, 0.16), L * uniform(rng, 0.08, 0.1), 5.0, L * 0.012, 0.9)
+        h = _Hull(L, L * uniform(rng, 0.14, 0.16), L * uniform(rng, 0.08, 0.1), 5.0, L * 0.022, 0.9)
     elif kind == "rowboat":
         L = uniform(rng, 3.0, 4.5)
-        h = _Hull(L, L * uniform(rng, 0.33, 0.4), L * uniform(rng, 0.13, 0.16), 1.8, L * 0.05, 0.45, 0.6)
+        h = _Hull(L, L * uniform(rng, 0.33, 0.4), L * uniform(rng, 0.13, 0.16), 1.8, L * 0.07, 0.45, 0.6)
     else:
         L = uniform(rng, 4.0, 5.5)
         h = _Hull(
@@ -156,6 +180,8 @@ def boat(rng: np.random.Generator) -> Asset:
     b.add("hull", h.mesh(open_shell=0.04 if open_boat else 0.0), hull_color)
     if not open_boat:
         b.add("deck", h.deck(max(0.02, L * 0.004)), deck_color)
+    if kind in ("sailboat", "motorboat", "fishing boat", "rowboat"):  # ships keep one hull colour all round
+        _transom(b, h, COLORS["navy"] if hull_name in ("white", "cream") else COLORS["white"])
     y_at: Callable[[float], float] = h.y
 
     if kind == "sailboat":
@@ -242,24 +268,11 @@ def boat(rng: np.random.Generator) -> Asset:
                 ),
                 COLORS["cream"],
             )
-        # Outboard motor hanging on the transom.
-        y_s = h.L / 2
-        b.add(
-            "motor",
-            P.rounded_box(
-                (L * 0.06, L * 0.07, L * 0.08), L * 0.012, (0, y_s + L * 0.04, h.deck_z(0) + L * 0.02), 2
-            ),
-            DARK,
-        )
-        b.add(
-            "motor",
-            P.box((L * 0.02, L * 0.025, L * 0.14), (0, y_s + L * 0.045, h.deck_z(0) - L * 0.08)),
-            DARK,
-        )
+        _outboard(b, h)
         top_z, top_y = z + L * 0.06, y_at(u_ws)
         extras += ["speedboat", "outboard motor", "windscreen"]
     elif kind == "fishing boat":
-        u_wh = uniform(rng, 0.3, 0.55)
+        u_wh = uniform(rng, 0.26, 0.42)  # wheelhouse aft of amidships
         z = h.deck_z(u_wh)
         whl, whw, whh = L * uniform(rng, 0.18, 0.25), h.beam * 0.7, L * uniform(rng, 0.13, 0.17)
         b.add(
@@ -298,6 +311,14 @@ def boat(rng: np.random.Generator) -> Asset:
             ),
             COLORS["orange"],
         )
+        _rudder(b, h)
+        if rng.random() < 0.6:  # a trawler's A-frame gantry over the stern
+            ya, za, ga = y_at(0.03), h.deck_z(0.03), L * uniform(rng, 0.13, 0.18)
+            xa = h.half_beam(0.03) * 0.8
+            b.add_sym("gantry", P.cylinder((xa, ya, za), (xa * 0.7, ya, za + ga), L * 0.008, 8), COLORS["orange"])
+            bar = P.cylinder((-xa * 0.7, ya, za + ga), (xa * 0.7, ya, za + ga), L * 0.008, 8)
+            b.add("gantry", bar, COLORS["orange"])
+            extras.append("stern gantry")
         extras += ["wheelhouse", "mast", "trawler"]
     elif kind in ("passenger ship", "cargo ship"):
         n_levels = int(rng.integers(2, 5)) if kind == "passenger ship" else int(rng.integers(3, 6))
@@ -317,7 +338,9 @@ def boat(rng: np.random.Generator) -> Asset:
                 "superstructure", P.box((w, yb - ya, lvl_h * 0.98), (0, (ya + yb) / 2, zc)), COLORS["white"]
             )
             _windows_band(b, ya + L * 0.01, yb - L * 0.01, w / 2, zc + lvl_h * 0.1, lvl_h * 0.35)
+            b.add("windows", P.box((w * 0.85, L * 0.004, lvl_h * 0.35), (0, ya - L * 0.0015, zc + lvl_h * 0.1)), GLASS)
         top_lvl = zd + lvl_h * n_levels
+        _rudder(b, h)
         funnel_name, funnel = pick_color(rng, ("red", "yellow", "blue", "black", "orange"))
         yf = y_at(u0 + (0.15 if kind == "passenger ship" else 0.05))
         fr = L * 0.02
@@ -387,13 +410,22 @@ def boat(rng: np.random.Generator) -> Asset:
                     COLORS["pine"],
                 )
             extras.append("oars")
+        if rng.random() < 0.4:
+            _outboard(b, h)
+            extras.append("outboard motor")
         top_z = h.deck_z(1.0)
         extras += ["wooden seats", "open boat"]
-    else:  # canoe
+    else:  # canoe: pointed at both ends like the real ones; the seats tell the ends apart
         for u in (0.3, 0.5, 0.7):
             b.add(
                 "thwarts",
                 P.box((2 * h.half_beam(u) * 0.9, 0.05, 0.025), (0, y_at(u), h.deck_z(u) - 0.06)),
+                deck_color,
+            )
+        for u in (0.1, 0.8):  # the stern seat sits near the end, the bow seat leaves the paddler leg room
+            b.add(
+                "seats",
+                P.box((2 * h.half_beam(u) * 0.92, 0.22, 0.03), (0, y_at(u), h.deck_z(u) - 0.08)),
                 deck_color,
             )
         if rng.random() < 0.5:
