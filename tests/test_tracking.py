@@ -239,7 +239,6 @@ def test_tracking_off_writes_nothing(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_dvc_exp_run_temp_lands_in_the_main_repo(tmp_path):
     """The real thing: kcf + train under `dvc repro`, then `dvc exp run --temp`; every run in <repo>/mlflow.db."""
-    import json
     import sys
 
     from pipeline_utils import REPO, dvc, git, make_repo, smoke_params
@@ -247,7 +246,8 @@ def test_dvc_exp_run_temp_lands_in_the_main_repo(tmp_path):
     fit = {"image_size": 32, "epochs": 1, "workers": 0, "threads": 1}
     params = smoke_params({"base": {"categories": ["car", "chair"]},
                            "kcf": {"folds": 2, "threshold": "keep_fraction", "model": {"width": 8}, "fit": fit},
-                           "train": {"model": {"width": 8}, "fit": fit, "eval_every": 0}})
+                           "train": {"model": {"width": 8}, "fit": fit, "eval_every": 0,
+                                     "eval_sets": [{"name": "renders", "path": "data/render", "split": "test"}]}})
     root = make_repo(tmp_path, params)
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     fixture = (f"{sys.executable} -c \"import sys; sys.path.insert(0, 'tests'); from pathlib import Path; "
@@ -265,14 +265,33 @@ def test_dvc_exp_run_temp_lands_in_the_main_repo(tmp_path):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{root}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("dst3d").experiment_id])
+    exp = client.get_experiment_by_name("dst3d")
+    assert exp.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id])
     names = sorted(r.info.run_name for r in runs)
-    assert names == ["kcf-workspace", "train-from-render", "train-workspace"]
-    exp_run = next(r for r in runs if r.info.run_name == "train-from-render")
+    assert names[0] == "from-render" and re.fullmatch(r"kcf-[0-9a-f]{7}-\d{8}-\d{6}", names[1]), names
+    assert re.fullmatch(r"train-[0-9a-f]{7}-\d{8}-\d{6}", names[2]), names
+    exp_run = next(r for r in runs if r.info.run_name == "from-render")
     assert exp_run.data.params["train.data"] == "render" and exp_run.data.tags["DVC_EXP_NAME"] == "from-render"
     lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
-    assert exp_run.data.tags["dvc.dep.data/kcf"] == next(o["md5"] for o in lock["kcf"]["outs"]
-                                                          if o["path"] == "data/kcf")
+    outs = {o["path"]: o["md5"] for s in lock.values() for o in s.get("outs", [])}
+    assert exp_run.data.tags["dvc.dep.data/kcf"] == outs["data/kcf"]
+    inputs = {i.dataset.name: (i.dataset.digest, {t.key: t.value for t in i.tags})
+              for i in exp_run.inputs.dataset_inputs}
+    assert inputs["render"][0] == outs["data/render"] and inputs["render"][1]["mlflow.data.context"] == "training"
+    assert inputs["test"][0] == outs["data/synthesize"] and inputs["test"][1]["mlflow.data.context"] == "evaluation"
+    assert inputs["renders"][0] == outs["data/render"] and inputs["renders"][1]["split"] == "test"
+    assert {d for d, _ in inputs.values()} <= set(outs.values())  # every digest is a DVC hash
+    metrics = exp_run.data.metrics
+    assert "test/acc_pi_6" in metrics and "train/loss" in metrics
+    assert not [k for k in metrics if k.startswith("test_") or "." in k or k == "final_loss"]
+    steps = [m.step for m in client.get_metric_history(exp_run.info.run_id, "test/acc_pi_6")]
+    assert steps == [1]  # epochs: 1; the final value is that step, not a second one
+    kcf_run = next(r for r in runs if r.info.run_name.startswith("kcf-"))
+    assert {i.dataset.name for i in kcf_run.inputs.dataset_inputs} == {"synthesize"}
+    assert "fold0/loss" in kcf_run.data.metrics and "fold1/heldout_acc_pi_6" in kcf_run.data.metrics
     assert client.list_artifacts(exp_run.info.run_id, "model")  # the safetensors file, beside the db
+    plots = {a.path for a in client.list_artifacts(exp_run.info.run_id, "plots")}
+    assert {"plots/curves.png", "plots/confusion.png", "plots/worst.png"} <= plots
     shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
     assert any("from-render" in json.dumps(e) for e in shown)
