@@ -9,4 +9,5 @@ echo
 echo "dataset:  $(pwd)/data/   (one folder per stage; manifests are data/<stage>/manifest.jsonl)"
 echo "metrics:  $(pwd)/metrics/   (dvc metrics show)"
 echo "plots:    $(pwd)/metrics/plots/   (dvc plots show)"
-echo "mlflow:   sqlite:///$(pwd)/mlflow.db   (mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db)"
+echo "mlflow:   sqlite:///$(pwd)/mlflow.db   (mlflow ui --backend-store-uri sqlite:///$(pwd)/mlflow.db, then"
+echo "          http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning)"

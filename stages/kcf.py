@@ -34,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_manifest(manifest, ImageRecord)
     params = {"base": to_dict(base), "kcf": to_dict(cfg)}  # kcf.model/fit: training: merged with the overrides
     with tracking.start_run(track, "kcf", params) as run:
+        run.log_dataset("synthesize", args.input, "training", rows=len(rows), splits=",".join(cfg.splits))
 
         def on_epoch(fold: int):  # per-fold learning curves: fold0/loss, fold0/pose_loss, …
-            return lambda row: run.log_metrics(row, step=row["epoch"], prefix=f"fold{fold}/")
+            return lambda row: run.log_metrics(tracking.epoch_metrics(row, f"fold{fold}"), step=row["epoch"])
 
         result = kcf.run_kcf(rows, manifest, base, cfg, on_epoch=on_epoch)
         with atomic.staged_dir(args.out) as staging:
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             kcf.write_worst_grid(plots / "most_disputed.png", result, manifest, cfg.grid_images)
         metrics = {**result.metrics, "seconds_total": round(time.perf_counter() - t0, 2)}
         write_json(args.metrics, metrics)
+        # each fold's held-out accuracy at the end of its curve; the rest as metrics/kcf.json names it
+        run.log_metrics({f"fold{k}/heldout_acc_pi_6": a for k, a in enumerate(metrics["estimator"]["fold_acc_pi_6"])})
         run.log_metrics(metrics)
         run.log_artifact(plots, "plots")
         run.log_artifact(args.metrics)

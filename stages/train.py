@@ -45,8 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(cfg.model, len(cats), seed)
     params = {"base": to_dict(base), "train": to_dict(cfg)}  # train.model/fit: training: merged with the overrides
     with tracking.start_run(track, "train", params) as run:
+        run.log_dataset(manifest.parent.name, manifest.parent, "training", rows=len(train_samples),
+                        split=cfg.train_split)
+        extras = {e.name: e for e in cfg.eval_sets}
+        for name, samples in sets.items():  # test and ood from data/synthesize, then train.eval_sets
+            if name in extras:
+                e = extras[name]
+                run.log_dataset(name, e.path, "evaluation", rows=len(samples), split=e.split, format=e.format)
+            else:
+                run.log_dataset(name, manifests["synthesize"].parent, "evaluation", rows=len(samples),
+                                split=cfg.test_split if name == "test" else notes["ood_source"])
         result = tr.train_and_evaluate(model, train_samples, sets, cfg, seed, on_epoch=lambda r: run.log_metrics(
-            r, step=r["epoch"]))
+            tracking.epoch_metrics(r, "train", list(sets)), step=r["epoch"]))
         with atomic.staged_dir(args.out) as staging:
             save_model(staging / "model.safetensors", model, {"categories": cats, "data": cfg.data})
             write_jsonl(staging / "predictions.jsonl", result.prediction_rows(cats))
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics = {**result.metrics(), "n_train": len(train_samples),
                    "seconds_total": round(time.perf_counter() - t0, 2)}
         write_json(args.metrics, metrics)
-        run.log_metrics(metrics)
+        # final values end their per-epoch curves (test/acc_pi_6, …); final_loss is train/loss's last step
+        run.log_metrics({k: v for k, v in metrics.items() if k != "final_loss"})
         run.log_artifact(args.plots, "plots")
         run.log_artifact(args.metrics)
         run.log_artifact(Path(args.out) / "report.json")

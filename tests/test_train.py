@@ -146,7 +146,7 @@ def test_train_stage_end_to_end(data_root, tmp_path, monkeypatch):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["notes"]["ood_source"].startswith("derived")
     assert report["notes"]["eval_sets"]["renders"]["format"] == "manifest" and set(report) >= {"renders", "test"}
-    for name in ("curves.csv", "curves.png", "confusion.csv", "confusion.png", "per_category.csv"):
+    for name in ("curves.csv", "curves.png", "confusion.csv", "confusion.png", "worst.png", "per_category.csv"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
     model, meta = load_model(tmp_path / "out" / "model.safetensors")
     assert meta["categories"] == list(CATS) and meta["data"] == "synthesize"

@@ -171,8 +171,12 @@ def train_and_evaluate(
     return TrainResult(history, dict(sets), preds, summaries)
 
 
+WORST_GRID = 32
+"""Images in worst.png: the test set's largest rotation errors."""
+
+
 def write_plots(folder: Path, result: TrainResult, categories: Sequence[str]) -> None:
-    """curves.csv/png, confusion.csv/png (test set), per_category.csv (every set, plus 'all' rows)."""
+    """curves.csv/png, confusion.csv/png and worst.png (test set), per_category.csv (every set, plus 'all')."""
     import csv
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,6 +186,12 @@ def write_plots(folder: Path, result: TrainResult, categories: Sequence[str]) ->
     if name is not None:
         plots.write_confusion(folder / "confusion", [s.label for s in result.sets[name]],
                               result.predictions[name].labels, categories)
+        # the worst predictions, captioned "category error°" ("!" = misclassified too)
+        pred, samples = result.predictions[name], result.sets[name]
+        worst = np.argsort(-pred.errors, kind="stable")[:WORST_GRID]
+        plots.write_image_grid(folder / "worst.png", [samples[i].path for i in worst],
+                               [f"{samples[i].category[:8]} {np.degrees(pred.errors[i]):.0f}"
+                                + ("!" if int(pred.labels[i]) != samples[i].label else "") for i in worst])
     with open(folder / "per_category.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["set", "category", *SUMMARY_KEYS])
