@@ -104,6 +104,7 @@ class ImageRecord:
     backend: str = ""
     kcf_score: float | None = None
     kcf_keep: bool | None = None
+    nuisance: str = ""  # synthesize's OOD nuisance splits: weather | occlusion | context | texture ('' = none)
 
 
 Record = TypeVar("Record", ModelRecord, ImageRecord)
@@ -151,8 +152,17 @@ def _tupled(value: Any, tp: Any) -> Any:
     return value
 
 
+OMITTED_WHEN_EMPTY: frozenset[str] = frozenset({"nuisance"})
+"""Optional fields added after version 1: written only when set, so every other row (and every manifest
+written before them) stays byte-identical and older readers still read it; :data:`SCHEMA_VERSION` unchanged."""
+
+
 def to_dict(record: Any) -> dict[str, Any]:
-    return _jsonable(dataclasses.asdict(record))
+    out = _jsonable(dataclasses.asdict(record))
+    for name in OMITTED_WHEN_EMPTY & out.keys():
+        if out[name] == "":
+            del out[name]
+    return out
 
 
 def record_from_dict(cls: type[Record], row: dict[str, Any], where: str = "") -> Record:

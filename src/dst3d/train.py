@@ -5,8 +5,9 @@ task trained by the generic loop, as the kcf stage does). The train stage trains
 picks and evaluates the same sets for every choice, so the three runs of the paper's ablation are comparable:
 
 * ``test``: synthesized rows of ``train.test_split`` (asset instances no training row shows);
-* ``ood``: rows of ``train.ood_split`` (unseen backgrounds and lighting); if upstream emits none and
-  ``ood_derive`` is on, the test rows' RGBA renders over procedural backgrounds under shifted light;
+* ``ood``: rows of ``train.ood_split``, when upstream emits any;
+* ``ood_<kind>``: each nuisance split the synthesize stage emits (``synthesize.nuisances``: weather,
+  occlusion, context, texture), under its split name;
 * each of ``eval_sets``, under its name: a manifest or a PASCAL3D+ / ObjectNet3D / ImageNet3D folder, read
   as ``dst3d evaluate`` reads it (:func:`dst3d.evaluate.formats.load_set`), e.g. real photographs.
 """
@@ -27,7 +28,7 @@ from dst3d.seeding import derive_seed
 from dst3d.training import metrics, plots
 from dst3d.training.data import PoseSample, samples_from_records
 from dst3d.training.loop import EpochCallback, fit, make_cache, predict
-from dst3d.training.params import TrainConfig
+from dst3d.training.params import NUISANCE_PREFIX, TrainConfig
 from dst3d.training.pose import POSE, Predictions
 
 
@@ -55,20 +56,24 @@ def training_rows(cfg: TrainConfig, manifests: dict[str, Path]) -> tuple[list[Im
 def evaluation_sets(
     cfg: TrainConfig, synth_manifest: Path, categories: Sequence[str], seed: int
 ) -> tuple[dict[str, list[PoseSample]], dict[str, Any]]:
-    """The evaluation sets (test, ood, then ``cfg.eval_sets`` by name) and notes on how they were built.
+    """The evaluation sets (test, ood, the ``ood_<kind>`` nuisance splits, then ``cfg.eval_sets`` by name) and
+    notes on how they were built.
 
     Every extra set is read and checked (annotations, images) here, before any training."""
     rows = read_manifest(synth_manifest, ImageRecord)
     cats = set(categories)
     test_rows = [r for r in rows if r.split == cfg.test_split and r.category in cats]
-    ood_rows = [r for r in rows if r.split == cfg.ood_split and r.category in cats]
     sets = {"test": samples_from_records(test_rows, synth_manifest, categories, "image")}
-    notes: dict[str, Any] = {"ood_source": f"split {cfg.ood_split!r}"}
+    notes: dict[str, Any] = {"ood_source": f"split {cfg.ood_split!r}" if cfg.ood_split else "none"}
+    ood_rows = [r for r in rows if cfg.ood_split and r.split == cfg.ood_split and r.category in cats]
     if ood_rows:
         sets["ood"] = samples_from_records(ood_rows, synth_manifest, categories, "image")
-    elif cfg.ood_derive and test_rows:
-        sets["ood"] = samples_from_records(test_rows, synth_manifest, categories, "rgb", ood_seed=seed)
-        notes["ood_source"] = "derived: test renders over procedural backgrounds, shifted light"
+    # The synthesize stage's nuisance splits (synthesize.nuisances), each evaluated under its split name.
+    nuisance_splits = sorted({r.split for r in rows if r.split.startswith(NUISANCE_PREFIX) and r.category in cats})
+    for split in nuisance_splits:
+        chosen = [r for r in rows if r.split == split and r.category in cats]
+        sets[split] = samples_from_records(chosen, synth_manifest, categories, "image")
+    notes["nuisance_splits"] = {split: len(sets[split]) for split in nuisance_splits}
     for extra in cfg.eval_sets:
         loaded = load_set(extra.path, extra.format, categories, extra.split)
         sets[extra.name] = loaded.samples

@@ -10,7 +10,8 @@ or, by default, from files that installed packages already ship:
 
 Backgrounds are split: those named in ``test_backgrounds`` serve only test-split images, so evaluation
 sees backgrounds that training never did. Each image draws a background, a crop, a flip and colour /
-lighting jitter from its own seed, so any image can be rebuilt alone.
+lighting jitter from its own seed, so any image can be rebuilt alone. Rows of the OOD nuisance splits
+(``nuisance`` set) get their nuisance on top (:mod:`dst3d.synthesize.nuisance`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
+from dst3d.synthesize import nuisance
 from dst3d.synthesize.params import CompositeConfig, SynthesizeConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".exr", ".hdr")
@@ -227,12 +229,19 @@ class CompositeBackend:
         out = []
         for rec in records:
             rng = np.random.default_rng(rec.seed)
-            pool = self.backgrounds["train" if rec.split == "train" else "test"]
-            path = pool[int(rng.integers(len(pool)))]
             rgb, alpha = read_render(root, rec)
-            out.append(
-                (composite_image(rgb, alpha, load_background(str(path)), rng, self.cfg), {"background": path.stem})
-            )
+            if rec.nuisance == "context":  # a background no other image has (see dst3d.synthesize.nuisance)
+                bg, name = nuisance.procedural_background(rec.height, rec.width, rng), "procedural"
+            else:
+                pool = self.backgrounds["train" if rec.split == "train" else "test"]
+                path = pool[int(rng.integers(len(pool)))]
+                bg, name = load_background(str(path)), path.stem
+            img = composite_image(rgb, alpha, bg, rng, self.cfg)
+            info: dict[str, Any] = {"background": name}
+            if rec.nuisance:
+                img = nuisance.apply(rec.nuisance, img, alpha, rec.seed)
+                info["nuisance"] = f"{rec.nuisance}/{nuisance.variant(rec.nuisance, rec.seed)}"
+            out.append((img, info))
         return out
 
 

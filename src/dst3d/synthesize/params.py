@@ -95,6 +95,40 @@ class CompositeConfig:
             raise ConfigError("hue_deg: in [0, 180]; blur_edge_px: >= 0")
 
 
+NUISANCE_KINDS: tuple[str, ...] = ("weather", "occlusion", "context", "texture")
+"""The OOD nuisances (``dst3d.synthesize.nuisance.KINDS``; listed here so params load without cv2)."""
+
+
+@dataclass(frozen=True)
+class NuisanceConfig:
+    """``synthesize.nuisances``: extra evaluation splits ``ood_<kind>``, one per kind (the OOD-CV setting).
+
+    Per kind and category, ``per_category`` rows of ``source_split`` (seeded draw) are made again under the
+    nuisance: image operations for the composite backend, a prompt modifier for controlnet
+    (:mod:`dst3d.synthesize.nuisance`). ``kinds: []`` or ``per_category: 0`` = none.
+    """
+
+    kinds: tuple[str, ...] = NUISANCE_KINDS
+    per_category: int = 10
+    source_split: str = "test"
+
+    def validate(self) -> None:
+        bad = sorted(set(self.kinds) - set(NUISANCE_KINDS))
+        if bad:
+            raise ConfigError(f"kinds: unknown {bad}; allowed: {list(NUISANCE_KINDS)}")
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ConfigError("kinds: a kind is listed twice")
+        if self.per_category < 0:
+            raise ConfigError("per_category: must be >= 0 (0 = no nuisance splits)")
+        if not self.source_split or self.source_split == "train":
+            raise ConfigError("source_split: name a held-out split (e.g. test), not train or ''")
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """The kinds that produce rows."""
+        return self.kinds if self.per_category else ()
+
+
 @dataclass(frozen=True)
 class SynthesizeConfig:
     """The synthesize stage: ``images_per_render`` images per edge map, each with its own prompt and seed.
@@ -108,6 +142,7 @@ class SynthesizeConfig:
     backend: str = "composite"
     images_per_render: int = 1
     grid_images: int = 8
+    nuisances: NuisanceConfig = NuisanceConfig()
     backends: dict[str, Any] = field(default_factory=dict)  # backend name -> its params (sub-sections)
 
     @classmethod

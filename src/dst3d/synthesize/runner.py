@@ -31,6 +31,7 @@ from dst3d.keyed import content_key, prune, safe_name
 from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord, relative
 from dst3d.seeding import derive_seed
+from dst3d.synthesize import nuisance
 from dst3d.synthesize.backends import Backend, pixel_settings
 from dst3d.synthesize.params import SynthesizeConfig
 
@@ -119,6 +120,54 @@ def plan(
                 "size": [src.width, src.height],
             }
             items.append(Item(record=record, key=content_key(payload, version=SYNTH_VERSION)))
+    return items + nuisance_items(rows, by_model, base, cfg, out_dir, settings)
+
+
+def nuisance_items(
+    rows: Sequence[ImageRecord],
+    by_model: dict[str, list[dict[str, Any]]],
+    base: BaseConfig,
+    cfg: SynthesizeConfig,
+    out_dir: Path,
+    settings: dict[str, Any],
+) -> list[Item]:
+    """The OOD nuisance splits (``synthesize.nuisances``): per kind and category, a seeded draw of
+    ``per_category`` rows of ``source_split``, id ``<render id>_<kind>``, split ``ood_<kind>``, the prompt with
+    the nuisance's modifier appended. Composite occlusion rows get the occluded annotation
+    (:func:`dst3d.synthesize.nuisance.occlude_record`)."""
+    ncfg = cfg.nuisances
+    root = out_dir.parent
+    items = []
+    for kind in ncfg.active:
+        by_cat: dict[str, list[ImageRecord]] = defaultdict(list)
+        for r in rows:
+            if r.split == ncfg.source_split:
+                by_cat[r.category].append(r)
+        for cat in sorted(by_cat):
+            drawn = sorted(by_cat[cat], key=lambda r: derive_seed(base.seed, "nuisance", kind, r.image_id))
+            for src in sorted(drawn[: ncfg.per_category], key=lambda r: r.image_id):
+                image_id = f"{src.image_id}_{kind}"
+                seed = derive_seed(base.seed, "synthesize", image_id)
+                options = by_model[src.model_id]
+                chosen = options[derive_seed(base.seed, "synthesize-prompt", src.image_id) % len(options)]
+                path = out_dir / IMAGES_DIR / safe_name(src.category) / safe_name(src.model_id) / f"{image_id}.png"
+                record = dataclasses.replace(
+                    src, image_id=image_id, image=relative(out_dir, path), seed=seed,
+                    prompt=f"{chosen['prompt'].rstrip().rstrip('.')}, {nuisance.modifier(kind, seed)}",
+                    negative_prompt=chosen.get("negative_prompt") or "", backend=cfg.backend,
+                    split=nuisance.split_name(kind), nuisance=kind,
+                )  # fmt: skip
+                if kind == "occlusion" and cfg.backend == "composite":
+                    from dst3d.synthesize.composite import read_render
+
+                    record = nuisance.occlude_record(record, read_render(root, src)[1])
+                digests = {f: file_digest(root / getattr(src, f)) for f in ("rgb", "mask", "edge") if getattr(src, f)}
+                payload = {
+                    "settings": settings, "seed": seed, "prompt": record.prompt,
+                    "negative_prompt": record.negative_prompt, "inputs": digests, "size": [src.width, src.height],
+                    "nuisance": [kind, nuisance.variant(kind, seed), nuisance.NUISANCE_VERSION],
+                }  # fmt: skip
+                items.append(Item(record=record, key=content_key(payload, version=SYNTH_VERSION)))
     return items
 
 
@@ -239,6 +288,7 @@ def metrics(items: Sequence[Item], stats: RunStats, backend: str) -> dict[str, A
         "removed": stats.removed,
         "per_category": dict(sorted(Counter(r.category for r in rows).items())),
         "per_split": dict(sorted(Counter(r.split for r in rows).items())),
+        "per_nuisance": dict(sorted(Counter(r.nuisance for r in rows if r.nuisance).items())),
         "distinct_prompts": len({r.prompt for r in rows}),
         "seconds_loading": round(stats.seconds_loading, 3),
         "seconds_generating": round(stats.seconds_generating, 3),

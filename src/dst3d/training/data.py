@@ -14,7 +14,9 @@ Benchmark folders (PASCAL3D+, ObjectNet3D, ImageNet3D) become samples in :mod:`d
 
 from __future__ import annotations
 
+import functools
 import math
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from dst3d import schema
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed
-from dst3d.training.params import FitConfig
+from dst3d.training.params import AugmentConfig, FitConfig
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)  # ImageNet statistics, so ImageNet weights fit
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -41,11 +43,7 @@ class DataError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class PoseSample:
-    """One image and its target: ``angles`` = (azimuth, elevation, theta) in radians.
-
-    ``ood_seed`` set: the image is an RGBA render to be composited over an unseen procedural background
-    under shifted light (the derived out-of-distribution split), drawn from that seed.
-    """
+    """One image and its target: ``angles`` = (azimuth, elevation, theta) in radians."""
 
     key: str
     path: str
@@ -54,8 +52,6 @@ class PoseSample:
     angles: tuple[float, float, float]
     bbox: tuple[float, float, float, float] | None = None
     model_id: str = ""
-    ood_seed: int | None = None
-    mask: str = ""  # the object mask, for OOD compositing of renders without an alpha channel
 
 
 def resolve_file(manifest: str | Path, rel: str) -> Path:
@@ -68,12 +64,8 @@ def samples_from_records(
     manifest: str | Path,
     categories: Sequence[str],
     field: str = "image",
-    ood_seed: int | None = None,
 ) -> list[PoseSample]:
-    """Samples of manifest rows, reading the file named by ``field`` (``image`` or ``rgb``).
-
-    ``ood_seed``: derive the out-of-distribution variant of each row (its render over an unseen background).
-    """
+    """Samples of manifest rows, reading the file named by ``field`` (``image`` or ``rgb``)."""
     index = {c: i for i, c in enumerate(categories)}
     out = []
     for r in records:
@@ -86,16 +78,14 @@ def samples_from_records(
         out.append(PoseSample(
             key=r.image_id, path=str(resolve_file(manifest, rel)), label=index[r.category], category=r.category,
             angles=(r.azimuth, r.elevation, r.theta), bbox=(x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None,
-            model_id=r.model_id, mask=str(resolve_file(manifest, r.mask)) if r.mask else "",
-            ood_seed=None if ood_seed is None else derive_seed(ood_seed, "ood", r.image_id),
+            model_id=r.model_id,
         ))
     return out
 
 
 # --------------------------------------------------------------------------- image pipeline
 def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
-    """uint8 RGB (H, W, 3); an alpha channel is composited over grey ``background`` or, for OOD samples,
-    over a procedural background under shifted light."""
+    """uint8 RGB (H, W, 3); an alpha channel is composited over grey ``background``."""
     img = cv2.imread(sample.path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"cannot read image {sample.path}")
@@ -108,39 +98,9 @@ def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
         alpha = img[..., 3:4].astype(np.float32) / 255.0
         img = img[..., :3]
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if sample.ood_seed is not None:
-        if alpha is None:
-            m = cv2.imread(sample.mask, cv2.IMREAD_GRAYSCALE) if sample.mask else None
-            if m is None:
-                raise DataError(f"OOD derivation needs an RGBA render or a mask for {sample.path}")
-            alpha = m[..., None].astype(np.float32) / 255.0
-        return ood_composite(rgb, alpha, np.random.default_rng(sample.ood_seed))
     if alpha is not None:
         rgb = (rgb * alpha + background * (1.0 - alpha)).round().astype(np.uint8)
     return rgb
-
-
-def ood_composite(rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The object under a light it was never trained under, over a background no stage uses.
-
-    Background: a smooth random colour field plus stripes and noise (not a photograph, so it cannot be
-    one of the composite backend's backgrounds). Light: per-channel gains (a colour cast), a gamma and a
-    linear shading ramp across the object.
-    """
-    h, w = rgb.shape[:2]
-    grid = rng.uniform(0, 255, size=(rng.integers(2, 6), rng.integers(2, 6), 3)).astype(np.float32)
-    bg = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    phi, period = rng.uniform(0, np.pi), rng.uniform(0.05, 0.3) * max(h, w)
-    stripes = np.sin((xx * np.cos(phi) + yy * np.sin(phi)) * 2 * np.pi / period)[..., None]
-    bg = bg + rng.uniform(10, 50) * stripes + rng.normal(0, rng.uniform(2, 12), size=bg.shape)
-    obj = (rgb.astype(np.float32) / 255.0) ** rng.uniform(0.6, 1.6)
-    obj = obj * rng.uniform(0.6, 1.3, size=3).astype(np.float32)
-    ramp_dir = rng.uniform(0, 2 * np.pi)
-    ramp = ((xx - w / 2) * np.cos(ramp_dir) + (yy - h / 2) * np.sin(ramp_dir)) / max(h, w)
-    obj = obj * (1.0 + rng.uniform(0.3, 0.9) * ramp)[..., None]
-    out = obj * 255.0 * alpha + np.clip(bg, 0, 255) * (1.0 - alpha)
-    return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
 def crop_box(sample: PoseSample, shape: tuple[int, ...], pad: float, mode: str) -> tuple[float, float, float]:
@@ -175,7 +135,10 @@ def _warp(rgb: np.ndarray, box: tuple[float, ...], size: int, background: int) -
 
 
 def _color(img: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
-    """Colour jitter on uint8 (saturating, like clipping): brightness, contrast, saturation."""
+    """Colour jitter on uint8 (saturating, like clipping): brightness, contrast, saturation.
+
+    Hand-written on purpose: albumentations' ``ColorJitter`` does the same in a random order but measured
+    slower per crop (``benchmarks/train.py --mode augment``; docs/stages/train.md)."""
     aug = cfg.augment
     if rng is None or not aug.enabled or aug.color <= 0:
         return img
@@ -186,6 +149,39 @@ def _color(img: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> 
     sat = rng.uniform(lo, hi)
     grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     return cv2.addWeighted(img, sat, grey, 1 - sat, 0.0)  # saturation
+
+
+@functools.lru_cache(maxsize=8)
+def nuisance_augmenter(aug: AugmentConfig) -> Any:
+    """The albumentations pipeline of ``augment.weather`` / ``augment.occlusion`` (None when both are 0):
+    rain, snow or fog with probability ``weather``, then 1-3 uniformly coloured boxes with ``occlusion``."""
+    if aug.weather <= 0 and aug.occlusion <= 0:
+        return None
+    import albumentations as A
+
+    return A.Compose([
+        A.OneOf([A.RandomRain(rain_type="heavy", drop_length=8, blur_value=3, brightness_coefficient=0.75),
+                 A.RandomSnow(snow_point_range=(0.2, 0.4), brightness_coeff=2.0, method="texture"),
+                 A.RandomFog(fog_coef_range=(0.5, 0.8), alpha_coef=0.15)], p=aug.weather),
+        A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.2, 0.4), hole_width_range=(0.2, 0.4),
+                        fill="random_uniform", p=aug.occlusion),
+    ])  # fmt: skip
+
+
+def _nuisances(img: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
+    """Weather and occlusion augmentation, drawn from ``rng`` (the item's own generator, so the result does
+    not depend on which worker process runs it: the pipeline's generators are replaced per call)."""
+    if rng is None or not cfg.augment.enabled:
+        return img
+    pipeline = nuisance_augmenter(cfg.augment)
+    if pipeline is None:
+        return img
+    pipeline.set_random_state(rng, random.Random(int(rng.integers(2**63))))
+    return pipeline(image=img)["image"]
+
+
+def _photometric(img: np.ndarray, cfg: FitConfig, rng: np.random.Generator | None) -> np.ndarray:
+    return _nuisances(_color(img, cfg, rng), cfg, rng)
 
 
 def normalize(batch: torch.Tensor) -> torch.Tensor:
@@ -214,7 +210,7 @@ def prepare(sample: PoseSample, cfg: FitConfig, rng: np.random.Generator | None)
     """Decode, crop (jittered when ``rng`` is given), resize, colour-jitter: uint8 RGB (S, S, 3)."""
     rgb = load_rgb(sample, cfg.background)
     box = _jitter(crop_box(sample, rgb.shape, cfg.bbox_pad, cfg.crop), cfg, rng)
-    return _color(_warp(rgb, box, cfg.image_size, cfg.background), cfg, rng)
+    return _photometric(_warp(rgb, box, cfg.image_size, cfg.background), cfg, rng)
 
 
 def cache_patch(sample: PoseSample, cfg: FitConfig) -> np.ndarray:
@@ -228,7 +224,7 @@ def prepare_cached(patch: np.ndarray, cfg: FitConfig, rng: np.random.Generator |
     """:func:`prepare` from a cached patch (the same crop geometry, one resampling more)."""
     c = patch.shape[0]
     box = _jitter((c / 2, c / 2, c / cache_margin(cfg)), cfg, rng)
-    return _color(_warp(patch, box, cfg.image_size, cfg.background), cfg, rng)
+    return _photometric(_warp(patch, box, cfg.image_size, cfg.background), cfg, rng)
 
 
 class _PatchDataset(Dataset):

@@ -48,17 +48,22 @@ class PoseModelConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time augmentation (seeded per image and epoch): crop jitter and colour jitter."""
+    """Training-time augmentation (seeded per image and epoch): crop jitter, colour jitter, and (albumentations)
+    weather and occlusion nuisances, each applied to a crop with probability ``weather`` / ``occlusion``."""
 
     enabled: bool = True
     flip: bool = True  # horizontal mirror with mirrored labels (azimuth -> -azimuth, theta -> -theta)
     scale: float = 0.1  # crop side x U(1 - scale, 1 + scale)
     shift: float = 0.05  # crop centre moved by U(-shift, shift) x crop side
     color: float = 0.2  # brightness / contrast / saturation x U(1 - color, 1 + color)
+    weather: float = 0.0  # probability of rain, snow or fog (albumentations RandomRain/RandomSnow/RandomFog)
+    occlusion: float = 0.0  # probability of 1-3 coloured boxes over the crop (albumentations CoarseDropout)
 
     def validate(self) -> None:
         if not 0 <= self.scale < 1 or not 0 <= self.shift < 0.5 or not 0 <= self.color < 1:
             raise ConfigError("scale: in [0, 1); shift: in [0, 0.5); color: in [0, 1)")
+        if not 0 <= self.weather <= 1 or not 0 <= self.occlusion <= 1:
+            raise ConfigError("weather, occlusion: probabilities in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,9 @@ class KcfConfig:
             raise ConfigError("hist_bin_deg: in (0, 90]; grid_images: >= 0")
 
 
+NUISANCE_PREFIX = "ood_"
+"""Splits named ``ood_<kind>`` are the synthesize stage's nuisance sets; the train stage evaluates each."""
+
 RESERVED_SET_NAMES: tuple[str, ...] = ("test", "ood", "notes", "n_train", "images_per_s", "data_wait", "final_loss",
                                         "seconds_total")
 """Names the train stage's sets and report keys already use (report.json, metrics/train.json)."""
@@ -209,9 +217,10 @@ class EvalSetConfig:
     def validate(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
             raise ConfigError(f"name: {self.name!r}: letters, digits, '_' and '-' only (it names the set in metrics)")
-        if self.name in RESERVED_SET_NAMES:
+        if self.name in RESERVED_SET_NAMES or self.name.startswith(NUISANCE_PREFIX):
             taken = ", ".join(RESERVED_SET_NAMES)
-            raise ConfigError(f"name: {self.name!r} is taken by the train stage's outputs ({taken})")
+            raise ConfigError(f"name: {self.name!r} is taken by the train stage's outputs ({taken}, "
+                              f"{NUISANCE_PREFIX}<kind>)")
         if not self.path:
             raise ConfigError("path: must not be empty")
 
@@ -222,23 +231,23 @@ class TrainConfig:
 
     ``data`` picks the training rows: ``render`` (the renders, split ``train_split``), ``synthesize``
     (every synthesized train row) or ``kcf`` (only rows the filter kept). Evaluation is the same for all
-    three: synthesized rows of ``test_split`` (held-out instances), rows of ``ood_split`` (unseen
-    backgrounds / lighting; when upstream emits none and ``ood_derive`` is on, the test rows' renders
-    over procedural backgrounds under shifted light), and each of ``eval_sets`` (e.g. PASCAL3D+ val),
-    reported under its name.
+    three: synthesized rows of ``test_split`` (held-out instances), rows of ``ood_split`` (when upstream
+    emits any; '' = none), every ``ood_<kind>`` nuisance split of the synthesize manifest
+    (``synthesize.nuisances``) and each of ``eval_sets`` (e.g. PASCAL3D+ val), reported under its name.
     """
 
     INHERITS: ClassVar[str] = "training"  # model/fit start from the training: section
     MOVED: ClassVar[dict[str, str]] = {
         "pascal3d": "train.eval_sets (a list of {name, path, format, split}, e.g. the PASCAL3D+ release folder; "
                     "see docs/evaluate.md)",
+        "ood_derive": "synthesize.nuisances (the derived OOD set became the ood_context split: procedural "
+                      "backgrounds under shifted light; weather, occlusion and texture splits beside it)",
     }
 
     data: Literal["render", "synthesize", "kcf"] = "kcf"
     train_split: str = "train"
     test_split: str = "test"
     ood_split: str = "ood"
-    ood_derive: bool = True
     eval_sets: tuple[EvalSetConfig, ...] = ()
     model: PoseModelConfig = PoseModelConfig()
     fit: FitConfig = FitConfig()
