@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,9 +15,10 @@ from pose_fixture import make_dataset
 
 from dst3d import train as tr
 from dst3d.models import load_model
+from dst3d.params import ConfigError, load_all
 from dst3d.schema import ImageRecord, read_manifest, write_manifest
 from dst3d.training import data
-from dst3d.training.params import AugmentConfig, FitConfig, PoseModelConfig, TrainConfig
+from dst3d.training.params import AugmentConfig, EvalSetConfig, FitConfig, PoseModelConfig, TrainConfig
 from dst3d.training.pose import build_model
 
 CATS = ("car", "chair")
@@ -80,14 +80,38 @@ def test_cached_patches_give_the_same_crops(data_root):
     assert np.abs(direct.astype(int) - cached.astype(int)).mean() < 3  # one resampling more (grey levels)
 
 
-def test_derived_ood_images_change_background_and_light_but_not_the_mask(data_root):
-    plain = _samples(data_root, "test", "rgb")[0]
-    ood = _samples(data_root, "test", "rgb", ood_seed=0)[0]
-    a, b = data.load_rgb(plain, 0), data.load_rgb(ood, 0)
-    alpha = cv2.imread(plain.path, cv2.IMREAD_UNCHANGED)[..., 3]
-    assert np.abs(a.astype(int) - b.astype(int))[alpha == 0].mean() > 20  # a new background
-    assert np.array_equal(b, data.load_rgb(ood, 0))  # seeded
-    assert ood.ood_seed != _samples(data_root, "test", "rgb", ood_seed=1)[0].ood_seed
+def test_weather_and_occlusion_augmentation_is_seeded_per_item(data_root):
+    samples = _samples(data_root, "test")[:16]
+    plain = dataclasses.replace(FAST_FIT, augment=AugmentConfig())
+    cfg = dataclasses.replace(FAST_FIT, augment=AugmentConfig(weather=1.0, occlusion=1.0))
+    in_main, in_workers = _epoch(samples, cfg, 0), _epoch(samples, cfg, 2)
+    assert all(torch.equal(a, b) for a, b in zip(in_main, in_workers, strict=True))  # 0 and 2 workers alike
+    # the same crops as without the nuisances (same draws for crop, colour and flip), then rain/snow/fog and boxes
+    for a, b in zip(in_main, _epoch(samples, plain, 0), strict=True):
+        assert (a.float() - b.float()).abs().mean() > 5
+    assert data.nuisance_augmenter(AugmentConfig()) is None  # off by default: nothing imported, nothing drawn
+
+
+def test_nuisance_splits_are_evaluation_sets(data_root, tmp_path):
+    synth = data_root / "synthesize" / "manifest.jsonl"
+    rows = read_manifest(synth, ImageRecord)
+    test = [r for r in rows if r.split == "test"]
+    extra = [dataclasses.replace(r, image_id=f"{r.image_id}_{kind}", split=f"ood_{kind}", nuisance=kind)
+             for kind in ("weather", "occlusion") for r in test[:5]]
+    manifest = data_root / "synthesize_ood" / "manifest.jsonl"
+    write_manifest(manifest, rows + extra)
+    sets, notes = tr.evaluation_sets(TrainConfig(), manifest, CATS, seed=0)
+    assert list(sets) == ["test", "ood_occlusion", "ood_weather"]
+    assert notes["nuisance_splits"] == {"ood_occlusion": 5, "ood_weather": 5}
+    with pytest.raises(ConfigError, match="ood_derive"):
+        load_all_from({"train": {"ood_derive": True}}, tmp_path)
+    with pytest.raises(ConfigError, match="taken"):
+        EvalSetConfig(name="ood_weather", path="x").validate()
+
+
+def load_all_from(params: dict, tmp_path: Path) -> dict:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return load_all(tmp_path / "params.yaml")
 
 
 # --------------------------------------------------------------------------- training
@@ -136,19 +160,24 @@ def test_train_stage_end_to_end(data_root, tmp_path, monkeypatch):
               "tracking": {"enabled": False}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
+    rows = read_manifest(data_root / "synthesize" / "manifest.jsonl", ImageRecord)
+    nuisance_rows = [dataclasses.replace(r, image_id=f"{r.image_id}_texture", split="ood_texture", nuisance="texture")
+                     for r in rows if r.split == "test"][:20]
+    write_manifest(data_root / "synthesize_e2e" / "manifest.jsonl", rows + nuisance_rows)
     args = ["--params", "params.yaml", "--render", str(data_root / "render"), "--synthesize",
-            str(data_root / "synthesize"), "--kcf", str(data_root / "kcf"), "--out", "out", "--plots", "plots",
+            str(data_root / "synthesize_e2e"), "--kcf", str(data_root / "kcf"), "--out", "out", "--plots", "plots",
             "--metrics", "train.json"]
     assert train_stage.main(args) == 0
     metrics = json.loads((tmp_path / "train.json").read_text())
-    assert set(metrics) >= {"test", "ood", "renders", "images_per_s", "data_wait", "n_train"}
-    assert metrics["test"]["n"] == 80 and metrics["ood"]["n"] == 80 and metrics["renders"]["n"] == 80
+    assert set(metrics) >= {"test", "ood_texture", "renders", "images_per_s", "data_wait", "n_train"}
+    assert metrics["test"]["n"] == 80 and metrics["ood_texture"]["n"] == 20 and metrics["renders"]["n"] == 80
+    assert {"acc_pi_6", "top1"} <= set(metrics["ood_texture"]) and "ood" not in metrics  # no split 'ood' upstream
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["notes"]["ood_source"].startswith("derived")
+    assert report["notes"]["nuisance_splits"] == {"ood_texture": 20}
     assert report["notes"]["eval_sets"]["renders"]["format"] == "manifest" and set(report) >= {"renders", "test"}
     for name in ("curves.csv", "curves.png", "confusion.csv", "confusion.png", "worst.png", "per_category.csv"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
     model, meta = load_model(tmp_path / "out" / "model.safetensors")
     assert meta["categories"] == list(CATS) and meta["data"] == "synthesize"
     preds = (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()
-    assert len(preds) == 80 + 80 + 80
+    assert len(preds) == 80 + 20 + 80

@@ -10,7 +10,8 @@ each. How a nuisance is made depends on the backend:
   colour each — the row's ``visib_fract``, ``bbox`` and keypoint visibility are recomputed for the holes;
   ``context`` = a procedural background no stage uses (a smooth random colour field, stripes and noise) under
   a light shift (``RandomGamma``, ``RGBShift``, ``Illumination``); ``texture`` = object pixels only (alpha
-  blended) recoloured (``HueSaturationValue``, large hue shift) or mottled (``PlasmaBrightnessContrast``).
+  blended) recoloured (``HueSaturationValue``, a 60-120 degree hue shift) or turned to embossed bronze
+  (``ToSepia`` + ``Emboss``).
 * ``controlnet``: a prompt modifier (e.g. ``in heavy rain``) appended to the row's prompt, whichever backend
   wrote the prompts; the annotation is the render's (the model decides what hides what).
 
@@ -37,7 +38,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "weather": {"rain": "in heavy rain", "snow": "in a snowstorm, dusted with snow", "fog": "in thick fog"},
     "occlusion": {"blocks": "partially hidden behind boxes and crates"},
     "context": {"mural": "in front of a garish abstract striped mural, strange coloured light"},
-    "texture": {"recolour": "painted in an unusual bright colour", "mottled": "with a weathered, mottled texture"},
+    "texture": {"recolour": "painted in an unusual bright colour", "bronze": "made of embossed, aged bronze"},
 }
 """Per kind: variant -> the prompt modifier that describes it (controlnet: the whole nuisance)."""
 
@@ -49,6 +50,8 @@ def split_name(kind: str) -> str:
 
 def variant(kind: str, seed: int) -> str:
     """The variant of ``kind`` an image of ``seed`` shows (seeded, so prompt and pixels agree)."""
+    if kind not in VARIANTS:
+        raise ValueError(f"unknown nuisance kind {kind!r}; known: {', '.join(KINDS)}")
     names = list(VARIANTS[kind])
     return names[derive_seed(seed, "nuisance-variant") % len(names)]
 
@@ -126,16 +129,16 @@ def light_shift(image: np.ndarray, seed: int) -> np.ndarray:
 
 
 def texture(image: np.ndarray, alpha: np.ndarray, name: str, seed: int) -> np.ndarray:
-    """Object pixels (blended by ``alpha``, H x W in [0, 1]) recoloured or mottled; the background unchanged."""
+    """Object pixels (blended by ``alpha``, H x W in [0, 1]) recoloured or made bronze; the background unchanged."""
     import albumentations as A
 
     op = {
         "recolour": A.HueSaturationValue(hue_shift_limit=(60, 120), sat_shift_limit=(20, 60),
                                          val_shift_limit=(-10, 10), p=1.0),
-        "mottled": A.PlasmaBrightnessContrast(brightness_range=(-0.4, 0.4), contrast_range=(-0.4, 0.4),
-                                              plasma_size=256, roughness=4.0, p=1.0),
+        "bronze": A.Compose([A.ToSepia(p=1.0), A.Emboss(alpha=(0.4, 0.7), strength=(0.6, 1.0), p=1.0)]),
     }[name]
     changed = _compose([op], seed)(image=image)["image"].astype(np.float32)
+    changed = np.clip(changed, 0.0, 255.0)
     a = alpha.astype(np.float32)[..., None]
     return (changed * a + image.astype(np.float32) * (1.0 - a)).round().astype(np.uint8)
 
@@ -151,7 +154,7 @@ def apply(kind: str, image: np.ndarray, alpha: np.ndarray, seed: int) -> np.ndar
         return texture(image, alpha, name, s)
     if kind == "context":
         return light_shift(image, s)
-    raise ValueError(f"unknown nuisance kind {kind!r}; known: {', '.join(KINDS)}")
+    raise AssertionError(kind)  # variant() refused unknown kinds
 
 
 # --------------------------------------------------------------------------- annotation of occluded rows

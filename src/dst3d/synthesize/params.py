@@ -109,7 +109,7 @@ class NuisanceConfig:
     """
 
     kinds: tuple[str, ...] = NUISANCE_KINDS
-    per_category: int = 10
+    per_category: int = 0  # off unless params ask (the quickstart's params.yaml: 10)
     source_split: str = "test"
 
     def validate(self) -> None:
