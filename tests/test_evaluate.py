@@ -396,7 +396,7 @@ def test_train_evaluates_the_listed_sets(folders, root):
     cfg = TrainConfig(eval_sets=(EvalSetConfig("p3d_val", str(folders["pascal3d"]), "pascal3d", "pascal_val"),
                                  EvalSetConfig("in3d", str(folders["imagenet3d"]))))
     sets, notes = tr.evaluation_sets(cfg, root / "synthesize" / "manifest.jsonl", CATS, seed=0)
-    assert list(sets) == ["test", "ood", "p3d_val", "in3d"]
+    assert list(sets) == ["test", "p3d_val", "in3d"]  # no split ood upstream
     assert len(sets["p3d_val"]) == 4 and len(sets["in3d"]) == 8
     assert notes["eval_sets"]["in3d"]["format"] == "imagenet3d"
     assert notes["eval_sets"]["p3d_val"]["skipped"]["truncated"] == 1
