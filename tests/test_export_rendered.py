@@ -38,7 +38,8 @@ def posed(view: ViewSpec, name: str, az_deg: float, el_deg: float, distance: flo
     R, t = camera.look_at(az, el, 0.0, distance)
     vp = dataclasses.replace(view.viewpoint, azimuth=az % (2 * np.pi), elevation=el, theta=0.0, distance=distance)
     return dataclasses.replace(
-        view, image_id=f"{view.image_id}_{name}", viewpoint=vp, R=tuple(map(tuple, R)), t=tuple(t), key=f"{view.key}-{name}"
+        view, image_id=f"{view.image_id}_{name}", viewpoint=vp, R=tuple(map(tuple, R)), t=tuple(t),
+        key=f"{view.key}-{name}",
     )
 
 
@@ -103,7 +104,9 @@ def test_bop_models_reproject_onto_mask_visib(bop, rendered):
     ious, truncated, meshes = [], 0, {}
     for _, scene, im_id, gt, cam, info in scenes(bop):
         ply = bop / "models" / f"obj_{gt['obj_id']:06d}.ply"
-        mesh = meshes.setdefault(ply, trimesh.load(ply, process=False))
+        if ply not in meshes:
+            meshes[ply] = trimesh.load(ply, process=False)
+        mesh = meshes[ply]
         K = np.array(cam["cam_K"]).reshape(3, 3)
         R = np.array(gt["cam_R_m2c"]).reshape(3, 3)
         t = np.array(gt["cam_t_m2c"])

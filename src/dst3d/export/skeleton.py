@@ -60,7 +60,7 @@ SKELETONS: dict[str, tuple[tuple[str, str], ...]] = {
         ("bow_left", "stern_left"), ("bow_right", "stern_right"),  # gunwales
         ("stern_left", "stern_right"), ("stern_left", "stern_bottom"), ("stern_right", "stern_bottom"),  # transom
         ("bow_bottom", "stern_bottom"),  # keel
-        ("bow_top", "top"),  # superstructure / mast top, on the deck
+        ("bow_top", "top"),  # mast / superstructure top to the bow (a sailboat's forestay)
     ),
     "bottle": (
         ("mouth", "neck"), ("neck", "shoulder_left"), ("neck", "shoulder_right"),
