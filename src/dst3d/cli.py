@@ -45,7 +45,7 @@ def _export(args: argparse.Namespace) -> int:
     from dst3d.export import FORMATS
 
     kwargs = {"unit_scale": args.unit_scale} if args.format == "bop" else {}
-    summary = FORMATS[args.format](args.manifest, args.out, mode=args.mode, **kwargs)
+    summary = FORMATS[args.format](args.manifest, args.out, mode=args.mode, overwrite=args.overwrite, **kwargs)
     print(f"{args.format}: {summary['images']} images -> {args.out}")
     return 0
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, nargs="?", default=None, help="default: exports/<format>")
     p.add_argument("--mode", choices=["copy", "hardlink", "symlink"], default="copy", help="how image files are placed")
     p.add_argument("--unit-scale", type=float, default=1000.0, help="bop: millimetres per canonical unit")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty (swapped in when complete)")
     p.set_defaults(func=_export)
     p = sub.add_parser("evaluate", help="evaluate a trained model on a manifest, PASCAL3D+, ObjectNet3D or ImageNet3D",
                        description="Evaluate a model file (data/train/model.safetensors) on a set; docs/evaluate.md.")

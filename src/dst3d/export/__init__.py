@@ -1,5 +1,5 @@
 """Exports of a manifest for other tools: COCO (pycocotools), Hugging Face imagefolder (datasets,
-diffusers' ControlNet training script) and BOP (scene_gt / scene_camera)."""
+diffusers' ControlNet training script) and BOP (models in mm, scene_gt / scene_camera / scene_gt_info)."""
 
 from __future__ import annotations
 

@@ -53,11 +53,36 @@ def place(src: Path, dst: Path, mode: Mode) -> None:
         shutil.copy2(src, dst)
 
 
-def prepare_out(out: Path) -> None:
-    """An export goes into an empty (or new) folder: mixing two exports would silently merge them."""
-    if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out}: not empty; export into a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+def check_out(out: Path, manifest: str | Path, rows: Sequence[ImageRecord], overwrite: bool = False) -> None:
+    """An export goes into a new or empty folder, or replaces one with ``overwrite``; never one holding its input.
+
+    Mixing two exports would silently merge them, so a non-empty ``out`` is refused unless the caller asks
+    for it to be replaced (the new export is built beside it and swapped in whole: ``atomic.staged_dir``).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a folder")
+    if not (out.is_dir() and any(out.iterdir())):
+        return
+    if not overwrite:
+        raise ExportError(f"{out}: not empty; pass --overwrite (overwrite=True) to replace it, or export elsewhere")
+    target = out.resolve()
+    root = data_root(manifest)
+    inputs = [Path(manifest)] + [root / rel for r in rows for rel in (image_of(r), r.mask, r.depth, r.edge) if rel]
+    for path in inputs:
+        if target in path.resolve().parents:
+            raise ExportError(f"{out}: holds this export's input {path}; refusing to replace it")
+
+
+def check_files(rows: Sequence[ImageRecord], root: Path, fields: Sequence[str]) -> None:
+    """Before any work: each row's ``fields`` (``image`` = :func:`image_of`) name files that exist."""
+    for row in rows:
+        for name in fields:
+            rel = image_of(row) if name == "image" else getattr(row, name)
+            if not rel:
+                raise ExportError(f"image {row.image_id}: no {name} file in its row")
+            if not (root / rel).is_file():
+                raise ExportError(f"image {row.image_id}: {name} file {root / rel} missing")
 
 
 def read_mask(root: Path, row: ImageRecord) -> np.ndarray | None:

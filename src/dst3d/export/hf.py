@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dst3d import atomic
-from dst3d.export.common import ExportError, Mode, image_of, load_rows, place, pose_fields, prepare_out
+from dst3d.export.common import Mode, check_files, check_out, image_of, load_rows, place, pose_fields
 from dst3d.schema import ImageRecord
 
 
@@ -45,21 +45,26 @@ def metadata_row(row: ImageRecord, file_name: str, conditioning: str) -> dict[st
     }
 
 
-def export_hf(manifest: str | Path, out: str | Path, mode: Mode = "copy") -> dict[str, Any]:
-    """Write the imagefolder export of ``manifest`` under ``out``; return counts per split."""
+def export_hf(manifest: str | Path, out: str | Path, mode: Mode = "copy", overwrite: bool = False) -> dict[str, Any]:
+    """Write the imagefolder export of ``manifest`` under ``out``; return counts per split.
+
+    Everything is checked before work starts (target folder, every row's image and edge map: the
+    conditioning image) and the export is built beside ``out`` and renamed into place when complete.
+    """
     rows, root = load_rows(manifest)
     out = Path(out)
-    prepare_out(out)
+    check_out(out, manifest, rows, overwrite)
+    check_files(rows, root, ("image", "edge"))
     by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        if not row.edge:
-            raise ExportError(f"image {row.image_id}: no edge map (the conditioning image) in its row")
-        src, cond = root / image_of(row), root / row.edge
-        file_name = f"images/{row.image_id}{src.suffix}"
-        conditioning = f"conditioning/{row.image_id}{cond.suffix}"
-        place(src, out / row.split / file_name, mode)
-        place(cond, out / row.split / conditioning, mode)
-        by_split[row.split].append(metadata_row(row, file_name, conditioning))
-    for split, meta in by_split.items():
-        atomic.write_text(out / split / "metadata.jsonl", "".join(json.dumps(m, sort_keys=True) + "\n" for m in meta))
+    with atomic.staged_dir(out) as tmp:
+        for row in rows:
+            src, cond = root / image_of(row), root / row.edge
+            file_name = f"images/{row.image_id}{src.suffix}"
+            conditioning = f"conditioning/{row.image_id}{cond.suffix}"
+            place(src, tmp / row.split / file_name, mode)
+            place(cond, tmp / row.split / conditioning, mode)
+            by_split[row.split].append(metadata_row(row, file_name, conditioning))
+        for split, meta in by_split.items():
+            text = "".join(json.dumps(m, sort_keys=True) + "\n" for m in meta)
+            atomic.write_text(tmp / split / "metadata.jsonl", text)
     return {"format": "hf-imagefolder", "out": str(out), "images": {s: len(m) for s, m in sorted(by_split.items())}}
