@@ -49,7 +49,7 @@ def test_lines_are_periodic_bounded_and_end_with_a_summary():
     r.close()
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
-    assert len(lines) == 90 // 15 + 1  # one line per 15 s, then the closing line, not thousands
+    assert len(lines) == 90 // 15  # one line per 15 s (the 6th is the closing one), not thousands
     assert lines[0] == "render: 960/5760 views (17%), 64/s, eta 1m15s"
     assert lines[-1] == "render: 5760/5760 views (100%) in 1m30s, 64/s"
     r.close()  # a second close prints nothing more
@@ -69,9 +69,9 @@ def test_line_text_slow_items_postfix_and_unknown_total():
     clock, out = Clock(), io.StringIO()
     r = progress.LineReporter(None, "fit", "batch", out, every=0, clock=clock)
     clock.t += 30
-    r.set_postfix_str("epoch 1/4, loss 2.100")
+    r.set_postfix_str("epoch 1/4 done, loss 2.100")
     r.update(3)
-    assert out.getvalue() == "fit: 3 batches, 10 s/batch, epoch 1/4, loss 2.100\n"
+    assert out.getvalue() == "fit: 3 batches, 10 s/batch, epoch 1/4 done, loss 2.100\n"
     assert progress.duration(7325) == "2h02m" and progress.duration(59.6) == "1m00s"
 
 

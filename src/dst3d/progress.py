@@ -176,8 +176,8 @@ class LineReporter:
 
     def update(self, n: float = 1) -> None:
         self.n += n
-        if self.clock() - self.last >= self.every:
-            self._emit()
+        if self.clock() - self.last >= self.every and not (self.total and self.n >= self.total):
+            self._emit()  # (the last count is reported by close)
 
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         self.postfix = s

@@ -161,7 +161,7 @@ def fit(
         if evaluate_fn is not None and (last or (evaluate_every and (epoch + 1) % evaluate_every == 0)):
             row.update(evaluate_fn(model))
         history.append(row)
-        bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs}, loss {row['loss']:.3f}")
+        bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs} done, loss {row['loss']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
     bar.close()
