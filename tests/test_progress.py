@@ -201,7 +201,8 @@ def test_edges_stage_draws_a_bar_on_a_terminal(tmp_path):
 @pytest.mark.parametrize(("preset", "expected"), [({}, "lines"), ({"TQDM_DISABLE": "1"}, "off")])
 def test_prompts_stage_silences_model_loaders_but_not_its_own_progress(preset, expected):
     """stages/prompts.py sets TQDM_DISABLE for the model loaders' bars; a user's own TQDM_DISABLE still wins."""
-    code = "import sys; sys.path.insert(0, 'stages'); import prompts; from dst3d import progress; print(progress.mode())"
+    code = ("import sys; sys.path.insert(0, 'stages'); import prompts; "
+            "from dst3d import progress; print(progress.mode())")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
                           env=_env(**preset))
     assert proc.returncode == 0, proc.stderr
