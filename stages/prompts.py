@@ -10,9 +10,12 @@ import sys
 # Before torch loads OpenMP: spinning worker threads starve each other when the cores are shared (other
 # stages, tests, a busy laptop); measured on 2 shared cores: 5 tokens/s spinning vs 37 passive.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Model loading draws progress bars (GGUF dequantisation, weights) that only clutter DVC's log.
+# Model loading draws progress bars (GGUF dequantisation, weights) that only clutter DVC's log. dst3d's own
+# bar over the prompts stays (dst3d.progress): with DST3D_PROGRESS set, it no longer obeys TQDM_DISABLE.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TQDM_DISABLE", "1")
+if "TQDM_DISABLE" not in os.environ:
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("DST3D_PROGRESS", "auto")
 
 from dst3d import atomic
 from dst3d.errors import run_stage

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from dst3d import camera
+from dst3d import camera, progress
 from dst3d.errors import UserError
 from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord
@@ -252,7 +252,7 @@ def run_kcf(
     alt_nll = np.zeros(alternatives.shape[:2])
     pred_angles = np.zeros((len(samples), 3))
     fold_acc = []
-    for k in range(cfg.folds):
+    for k in progress.track(range(cfg.folds), "kcf", unit="fold"):
         held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
         seed = derive_seed(base.seed, "kcf", k)
         model = first if k == 0 else POSE.build_model(cfg.model, len(categories), seed)

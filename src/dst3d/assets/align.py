@@ -27,6 +27,7 @@ from dst3d.assets.params import AlignConfig, SourceConfig
 from dst3d.errors import UserError
 from dst3d.keyed import safe_name
 from dst3d.params import BaseConfig
+from dst3d.progress import track
 from dst3d.schema import ModelRecord
 from dst3d.seeding import rng_for
 
@@ -529,7 +530,7 @@ def align_all(
     rows = []
     skipped: list[dict[str, str]] = []
     taken: dict[tuple[int, str], int] = {}
-    for i, c in enumerate(candidates):
+    for i, c in enumerate(track(candidates, "align", unit="model")):
         if not c.group or taken.get(c.group, 0) < c.limit:  # else: a reserve that is not needed
             row = _align_or_skip(c, cfg, out_dir, stage, skipped)
             if row is not None:

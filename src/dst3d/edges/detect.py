@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from dst3d import atomic
+from dst3d import atomic, progress
 from dst3d.edges.params import EdgesConfig
 from dst3d.render.annotate import decode_depth
 from dst3d.schema import ImageRecord, resolve
@@ -185,9 +185,10 @@ def run(
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         )
         with ctx.Pool(min(cfg.workers, len(tasks)), initializer=_init_worker) as pool:
-            stats = dict(pool.imap(process, tasks, chunksize=max(1, len(tasks) // (cfg.workers * 8))))
+            done = pool.imap(process, tasks, chunksize=max(1, len(tasks) // (cfg.workers * 8)))
+            stats = dict(progress.track(done, "edges", unit="image", total=len(tasks)))  # counted as results arrive
     else:
-        stats = dict(process(t) for t in tasks)
+        stats = dict(progress.track((process(t) for t in tasks), "edges", unit="image", total=len(tasks)))
     rows = [replace(r, edge=f"{name}/{edge_subpath(r)}") for r in records]
     return rows, stats
 

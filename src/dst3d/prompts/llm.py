@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dst3d import progress
 from dst3d.prompts.base import Completion, PromptBackendError, Request
 from dst3d.prompts.params import PromptLLMConfig, PromptSamplingConfig, PromptsConfig
 from dst3d.prompts.resources import resolve_model
@@ -120,8 +121,10 @@ class LLMBackend:
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         out: list[Completion] = []
-        for start in range(0, len(requests), self.cfg.batch_size):
-            out.extend(self._batch(requests[start : start + self.cfg.batch_size]))
+        with progress.bar(len(requests), "prompts (llm)", unit="prompt") as bar:
+            for start in range(0, len(requests), self.cfg.batch_size):
+                out.extend(self._batch(requests[start : start + self.cfg.batch_size]))
+                bar.update(len(out) - bar.n)
         return out
 
     def describe(self) -> dict[str, object]:

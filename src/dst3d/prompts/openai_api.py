@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from dst3d import progress
 from dst3d.prompts.base import Completion, PromptBackendError, Request
 from dst3d.prompts.params import PromptOpenAIConfig, PromptSamplingConfig, PromptsConfig
 
@@ -106,9 +107,10 @@ class OpenAIBackend:
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         if self.cfg.concurrency == 1 or len(requests) <= 1:
-            return [self.complete(r) for r in requests]
+            return list(progress.track(map(self.complete, requests), "prompts (openai)", "prompt", len(requests)))
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            return list(pool.map(self.complete, requests))
+            done = pool.map(self.complete, requests)  # in request order; counted as they come back
+            return list(progress.track(done, "prompts (openai)", "prompt", len(requests)))
 
     def describe(self) -> dict[str, object]:
         return {

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import dst3d
-from dst3d import params
+from dst3d import params, progress
 from dst3d.devices import cpu_count
 from dst3d.errors import UserError
 from dst3d.keyed import prune
@@ -110,6 +110,7 @@ def run_shards(
     failures: list[str] = []
     done_views = 0
     total = sum(len(s) for s in shards)
+    bar, polled = progress.bar(total, "render", unit="view"), 0.0
     try:
         while pending or running:
             while pending and len(running) < cfg.workers and not failures:
@@ -138,8 +139,11 @@ def run_shards(
                     failures.append(f"shard {i} (exit {proc.returncode}):\n{tail}")
                 else:
                     done_views += len(shards[i])
-                    log(f"render: shard {i + 1}/{len(shards)} done ({done_views}/{total} views)")
+            if not running or time.monotonic() - polled >= 0.5:  # running shards' views count as records appear
+                polled = time.monotonic()
+                bar.update(max(0, done_views + sum(_finished(shards[i], out) for i in running) - bar.n))
     finally:
+        bar.close()
         for proc, _ in running.values():  # interrupted: stop our own workers, by their handles
             if proc.poll() is None:
                 proc.kill()
@@ -151,6 +155,11 @@ def run_shards(
             f"{len(failures)} render worker(s) failed (logs in {tmp}); finished views are kept, "
             f"re-run to resume.\n" + "\n".join(failures)
         )
+
+
+def _finished(shard: list[ViewSpec], out: Path) -> int:
+    """Views of a running shard whose record is written (stale records were pruned before the run)."""
+    return sum((out / v.path("record")).is_file() for v in shard)
 
 
 def render_views(

@@ -29,6 +29,7 @@ from dst3d import atomic
 from dst3d.errors import UserError
 from dst3d.keyed import content_key, prune, safe_name
 from dst3d.params import BaseConfig
+from dst3d.progress import bar as progress_bar
 from dst3d.schema import ImageRecord, relative
 from dst3d.seeding import derive_seed
 from dst3d.synthesize import nuisance
@@ -220,8 +221,6 @@ def run(
 ) -> RunStats:
     """Make every image whose key is not on disk yet; delete unplanned files. The backend is opened (weights
     checked and loaded) only when there is work, and before anything is deleted or written."""
-    from tqdm import tqdm
-
     root = out_dir.parent
     stats = RunStats(planned=len(items))
     todo = []
@@ -242,7 +241,7 @@ def run(
     if backend is None:
         return stats
     t0 = time.perf_counter()
-    bar = tqdm(total=len(todo), desc=f"synthesize ({backend.name})", unit="img", disable=not progress, mininterval=1.0)
+    bar = progress_bar(len(todo), f"synthesize ({backend.name})", unit="image", enabled=progress)
     step = max(1, backend.batch_size)
     try:
         for i in range(0, len(todo), step):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dst3d import schema
+from dst3d import progress, schema
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed
@@ -251,7 +251,7 @@ def build_cache(samples: Sequence[PoseSample], cfg: FitConfig) -> np.ndarray | N
                         worker_init_fn=_worker_init if cfg.workers else None,
                         multiprocessing_context=WORKER_CONTEXT if cfg.workers else None,
                         collate_fn=np.stack)
-    return np.concatenate(list(loader))
+    return np.concatenate(list(progress.track(loader, "decode", unit="batch")))
 
 
 # Workers come from a fork server, not a plain fork of the caller: a process that has already run
@@ -347,7 +347,7 @@ def build_feature_cache(prefix: Any, samples: Sequence[PoseSample], cfg: FitConf
     """
     views = feature_views(cfg)
     out: torch.Tensor | None = None
-    for start in range(0, len(samples), batch_size):
+    for start in progress.track(range(0, len(samples), batch_size), "features", unit="batch"):
         chunk = samples[start:start + batch_size]
         for v, (jittered, mirrored) in enumerate(views):
             imgs = []

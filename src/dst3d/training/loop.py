@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dst3d import progress
 from dst3d.devices import cpu_count, resolve_device
 from dst3d.training.data import (
     EpochBatchSampler,
@@ -128,6 +129,7 @@ def fit(
     it = iter(make_loader(dataset, cfg.batch_size, workers, sampler))
     opt = make_optimizer(model, cfg)
     total, step, history = cfg.epochs * sampler.batches_per_epoch, 0, []
+    bar = progress.bar(total, "fit", unit="batch")
     for epoch in range(cfg.epochs):
         model.train()
         sums: dict[str, float] = {"loss": 0.0}
@@ -150,6 +152,7 @@ def fit(
             sums["loss"] += float(loss.detach()) * n
             for name, part in parts.items():
                 sums[name] = sums.get(name, 0.0) + float(part.detach()) * n
+            bar.update(1)
         seconds = time.perf_counter() - t0
         row: dict[str, Any] = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()},
                                "lr": lr_at(cfg, step, total), "seconds": seconds,
@@ -158,8 +161,10 @@ def fit(
         if evaluate_fn is not None and (last or (evaluate_every and (epoch + 1) % evaluate_every == 0)):
             row.update(evaluate_fn(model))
         history.append(row)
+        bar.set_postfix_str(f"epoch {epoch + 1}/{cfg.epochs} done, loss {row['loss']:.3f}")
         if on_epoch is not None:
             on_epoch(row)
+    bar.close()
     return history
 
 
@@ -182,7 +187,8 @@ def predict(
     workers = 0 if cache is not None else min(cfg.workers, max(1, n // 64))
     merge = getattr(task, "merge_mirrored", None) if cfg.tta_flip else None
     outputs: dict[str, list[np.ndarray]] = {}
-    for batch in make_loader(dataset, cfg.batch_size * 2, workers):
+    loader = make_loader(dataset, cfg.batch_size * 2, workers)
+    for batch in progress.track(loader, "predict", unit="batch", total=len(loader)):
         batch = _to(batch, device)
         out = _forward(model, batch)
         if merge is not None and ("features_mirror" in batch or "image" in batch):
