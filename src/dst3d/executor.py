@@ -61,6 +61,14 @@ def check_reachable(address: str, timeout_s: float) -> None:
         ) from None
 
 
+def preflight(cfg: ExecutorConfig | None) -> None:
+    """Before a stage does any work: a ``ray`` executor's cluster address answers (else one line naming it)."""
+    if is_ray(cfg):
+        address = cfg.address or os.environ.get("RAY_ADDRESS", "")
+        if address:
+            check_reachable(address, cfg.connect_timeout_s)
+
+
 @contextlib.contextmanager
 def session(cfg: ExecutorConfig, log: Callable[[str], None] = print) -> Iterator[Any]:
     """The ``ray`` module, connected: to an already initialised Ray (a notebook, a test: left running), to

@@ -235,6 +235,7 @@ def run_kcf(
 
     ``on_epoch(fold)`` may return a per-epoch callback for that fold's estimator (tracking).
     """
+    executors.preflight(base.executor)
     rows = list(rows)
     categories = list(base.categories)
     scored = np.array([i for i, r in enumerate(rows) if r.split in cfg.splits], dtype=np.int64)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import dst3d
-from dst3d import params
 from dst3d import executor as executors
+from dst3d import params
 from dst3d.devices import cpu_count
 from dst3d.errors import UserError
 from dst3d.keyed import prune
@@ -155,7 +155,8 @@ def run_shards_ray(
     def on_result(name: str, counts: dict[str, int]) -> None:
         done[0] += 1
         done[1] += counts["rendered"] + counts["reused"]
-        log(f"render: {name} done ({done[0]}/{len(shards)} shards, {done[1]}/{total} views)")
+        log(f"render: {name} done: {counts['rendered']} rendered, {counts['reused']} already finished "
+            f"({done[0]}/{len(shards)} shards, {done[1]}/{total} views)")
 
     with executors.session(executor, log):
         try:
@@ -237,6 +238,7 @@ def render_views(
     executor: ExecutorConfig | None = None,
 ) -> RenderResult:
     """Resume-aware rendering of the whole plan into ``out``; returns the records in plan order."""
+    executors.preflight(executor)  # an unreachable cluster fails before anything is pruned or rendered
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ids = [v.image_id for v in views]

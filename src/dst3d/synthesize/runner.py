@@ -212,6 +212,7 @@ def _run_ray(todo: list[Item], root: Path, cfg: SynthesizeConfig, executor: Exec
     from dst3d import executor as executors
     from dst3d import params
 
+    assert cfg is not None, "run(executor=ray) needs the synthesize cfg"
     rows = [json.dumps([i, to_dict(it.record), it.key]) for i, it in enumerate(todo)]
     wants_gpu = getattr(cfg.backend_params(), "device", "cpu") != "cpu"  # controlnet: auto | cuda[:N]
     with executors.session(executor):
@@ -245,6 +246,9 @@ def run(
     opening its own backend; the stage's process opens none."""
     from tqdm import tqdm
 
+    from dst3d import executor as executors
+
+    executors.preflight(executor)
     root = out_dir.parent
     stats = RunStats(planned=len(items))
     todo = []
