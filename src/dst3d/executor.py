@@ -84,6 +84,7 @@ def session(cfg: ExecutorConfig, log: Callable[[str], None] = print) -> Iterator
     tmp = None
     if address:
         check_reachable(address, cfg.connect_timeout_s)
+        _token_auth_if_available()
         try:
             ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
         except Exception as err:  # noqa: BLE001 - any connection failure is the address's fault here
@@ -106,6 +107,19 @@ def session(cfg: ExecutorConfig, log: Callable[[str], None] = print) -> Iterator
         ray.shutdown()
         if tmp is not None and ok:  # a failed run keeps Ray's logs
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _token_auth_if_available() -> None:
+    """Present this machine's Ray token (``$RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``) to the cluster, as
+    ``ray start`` does for a head: new clusters require one by default, and a driver joining one does not
+    look for it unless ``RAY_AUTH_MODE=token`` is set. An explicit ``RAY_AUTH_MODE`` is left alone."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # pragma: no cover - another Ray version: RAY_AUTH_MODE is the user's to set
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
 def cluster_gpus() -> float:
