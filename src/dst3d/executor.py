@@ -192,8 +192,8 @@ def map_batches(
 ) -> Iterator[dict[str, Any]]:
     """Ray Data batch inference: ``rows`` (JSON strings) through ``actor(*actor_args)(batch)`` — one actor
     per worker slot, each loading its model once (diffusers' documented pattern) — yielding the output rows
-    as they arrive. A session must be open. An actor that dies is restarted and its batch re-run
-    (``max_retries`` times); a batch that raises fails the stage."""
+    as they arrive. A session must be open. An actor that dies is restarted and its batch re-run (Ray
+    Data's default, without a limit); a batch that raises fails the stage."""
     import ray
 
     ctx = ray.data.DataContext.get_current()
@@ -215,9 +215,7 @@ def map_batches(
         concurrency=concurrency,
         num_cpus=cfg.num_cpus_per_task,
         num_gpus=num_gpus,
-        max_restarts=cfg.max_retries,
-        max_task_retries=cfg.max_retries,
-    )
+    )  # dead actors: Ray Data's own policy (restart them, re-run their batches); ray_remote_args are deprecated
     try:
         yield from out.iter_rows()
     except Exception as err:  # noqa: BLE001 - Ray Data wraps the actor's error in several layers
