@@ -8,6 +8,7 @@ time includes Ray's start and stop; that cost is also measured alone (``ray.init
 
     PYTHONPATH=src python benchmarks/executor.py [--data /work/main/data] [--models 12] [--views 16]
         [--images 192] [--workers 1 2] [--json out.json]
+    PYTHONPATH=src python benchmarks/executor.py --overhead-only     # Ray's own costs, no dst3d data
 """
 
 from __future__ import annotations
@@ -42,6 +43,38 @@ def ray_start_stop(cpus: int) -> float:
     return seconds
 
 
+class _Echo:
+    """A trivial Ray Data actor: what the pipeline costs per row without any work."""
+
+    def __call__(self, batch: dict) -> dict:
+        return {"row": batch["row"]}
+
+
+def ray_overhead(cpus: int, tasks: int, rows: int, batch_size: int) -> dict[str, float]:
+    """Seconds per no-op Ray task and per row of a no-op Ray Data actor pool (instance already started)."""
+    import ray
+
+    from dst3d import executor as executors
+
+    tmp = tempfile.mkdtemp(prefix="rb", dir="/tmp")
+    ray.init(address="local", num_cpus=cpus, _temp_dir=tmp, include_dashboard=False, logging_level="WARNING")
+    try:
+        noop = ray.remote(num_cpus=1)(lambda i: i)
+        ray.get([noop.remote(i) for i in range(cpus)])  # workers started
+        t0 = time.perf_counter()
+        ray.get([noop.remote(i) for i in range(tasks)])
+        per_task = (time.perf_counter() - t0) / tasks
+        cfg = ExecutorConfig(kind="ray", batch_size=batch_size, concurrency=cpus)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in executors.map_batches(cfg, [str(i) for i in range(rows)], _Echo, (), progress=False))
+        per_row = (time.perf_counter() - t0) / n
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"s_per_noop_task": round(per_task, 5), "s_per_row_ray_data": round(per_row, 5),
+            "ray_data_rows": rows, "batch_size": batch_size}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="/work/main/data")
@@ -53,8 +86,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=192, help="edges rows to synthesize (composite)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--json", default="")
+    ap.add_argument("--overhead-only", action="store_true", help="only Ray's start-up and per-task/per-row cost")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if args.overhead_only:
+        for w in args.workers:
+            row = {"workers": w, "ray_start_stop_s": round(ray_start_stop(w), 2), **ray_overhead(w, 200, 2000, 16),
+                   "load_average": [round(x, 1) for x in os.getloadavg()]}
+            print(json.dumps(row), flush=True)
+        return
     data, scratch = Path(args.data).resolve(), Path(args.scratch)
     shutil.rmtree(scratch, ignore_errors=True)
     typed = load_all(args.params)

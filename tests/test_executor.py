@@ -99,10 +99,12 @@ def test_unreachable_address_is_one_line_naming_it_within_seconds(tmp_path, thre
     cfg = ExecutorConfig(kind="ray", address=f"127.0.0.1:{port}", connect_timeout_s=2.0)
     t0 = time.perf_counter()
     with pytest.raises(executors.ExecutorError) as err:
-        with executors.session(cfg):
-            pass
+        executors.preflight(cfg)  # what every stage runs first: no Ray import, one TCP connect
     assert time.perf_counter() - t0 < 5
     assert f"'127.0.0.1:{port}'" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(executors.ExecutorError, match=f"'127.0.0.1:{port}'"):
+        with executors.session(cfg):
+            pass
     # ... and from a stage: the error comes before any view is rendered
     align, _ = three_models
     params = {"base": {"categories": ["car"], "executor": {"kind": "ray", "address": f"127.0.0.1:{port}"}},

@@ -73,17 +73,18 @@ def preflight(cfg: ExecutorConfig | None) -> None:
 def session(cfg: ExecutorConfig, log: Callable[[str], None] = print) -> Iterator[Any]:
     """The ``ray`` module, connected: to an already initialised Ray (a notebook, a test: left running), to
     ``cfg.address`` or ``$RAY_ADDRESS`` (joined, then left), or to a new local instance (stopped after)."""
+    address = cfg.address or os.environ.get("RAY_ADDRESS", "")
+    if address:
+        check_reachable(address, cfg.connect_timeout_s)  # before importing Ray: that alone takes seconds
     import ray
 
     if ray.is_initialized():
         yield ray
         return
-    address = cfg.address or os.environ.get("RAY_ADDRESS", "")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # offline clusters: no usage report attempts
     t0 = time.perf_counter()
     tmp = None
     if address:
-        check_reachable(address, cfg.connect_timeout_s)
         _token_auth_if_available()
         try:
             ray.init(address=address, log_to_driver=True, logging_level=logging.WARNING)
@@ -212,7 +213,7 @@ def map_batches(
         fn_constructor_args=actor_args,
         batch_size=cfg.batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),  # a fixed pool: one model load per actor
         num_cpus=cfg.num_cpus_per_task,
         num_gpus=num_gpus,
     )  # dead actors: Ray Data's own policy (restart them, re-run their batches); ray_remote_args are deprecated
