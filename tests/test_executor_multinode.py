@@ -97,12 +97,22 @@ def two_nodes():
 
     gcs = next(ports)
     address = f"127.0.0.1:{gcs}"
+
+    def start(args: list[str], tries: int = 1) -> None:
+        for attempt in range(1, tries + 1):
+            try:
+                subprocess.run([RAY_BIN, "start", *args, *node_ports()], env=env, check=True, capture_output=True,
+                               timeout=240)
+                return
+            except subprocess.CalledProcessError as err:
+                if attempt == tries or b"timed out during startup" not in err.stderr:
+                    raise
+                stop_nodes(tmp)  # the half-started head, before a fresh try
+
     try:
-        subprocess.run([RAY_BIN, "start", "--head", f"--port={gcs}", f"--temp-dir={tmp}", "--include-dashboard=false",
-                        "--node-ip-address=127.0.0.1", *node_ports()],
-                       env=env, check=True, capture_output=True, timeout=240)
-        subprocess.run([RAY_BIN, "start", f"--address={address}", "--node-ip-address=127.0.0.1", *node_ports()],
-                       env=env, check=True, capture_output=True, timeout=240)
+        start(["--head", f"--port={gcs}", f"--temp-dir={tmp}", "--include-dashboard=false",
+               "--node-ip-address=127.0.0.1"], tries=2)  # Ray gives a raylet 30 s: a starved machine may miss it
+        start([f"--address={address}", "--node-ip-address=127.0.0.1"])
         yield address
     except subprocess.CalledProcessError as err:
         pytest.fail(f"ray start failed: {err.stderr.decode(errors='replace')[-2000:]}")
