@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     views = plan_views(read_manifest(align / "manifest.jsonl", ModelRecord), base, cfg, align)
     manifest = out / "manifest.jsonl"
     manifest.unlink(missing_ok=True)  # data/render is persistent (resume): no manifest until it matches the files
-    result = render_views(views, cfg, out)
+    result = render_views(views, cfg, out, executor=base.executor)
     write_manifest(manifest, result.records)
 
     plots = Path(args.plots)

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         raise runner.SynthesizeError(f"--edges {args.edges} and --out {args.out} must share one data root")
     items = runner.plan(read_manifest(args.edges, ImageRecord), read_jsonl(args.prompts), base, cfg, out)
     meta = backends.describe(cfg)  # also checks the background set before any work
-    stats = runner.run(items, out, lambda: backends.open_backend(cfg), progress=not args.no_progress)
+    stats = runner.run(items, out, lambda: backends.open_backend(cfg), progress=not args.no_progress,
+                       executor=base.executor, cfg=cfg)
     rows = [it.record for it in items]
     write_manifest(out / "manifest.jsonl", rows)
     write_json(out / "meta.json", meta)

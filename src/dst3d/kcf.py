@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dst3d import camera, progress
+from dst3d import executor as executors
 from dst3d.errors import UserError
 from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord
@@ -234,6 +235,7 @@ def run_kcf(
 
     ``on_epoch(fold)`` may return a per-epoch callback for that fold's estimator (tracking).
     """
+    executors.preflight(base.executor)
     rows = list(rows)
     categories = list(base.categories)
     scored = np.array([i for i, r in enumerate(rows) if r.split in cfg.splits], dtype=np.int64)
@@ -252,14 +254,17 @@ def run_kcf(
     alt_nll = np.zeros(alternatives.shape[:2])
     pred_angles = np.zeros((len(samples), 3))
     fold_acc = []
+    preds = _remote_folds(folds, samples, cache, base, cfg, on_epoch) if executors.is_ray(base.executor) else None
     for k in progress.track(range(cfg.folds), "kcf", unit="fold"):
         held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
         seed = derive_seed(base.seed, "kcf", k)
-        model = first if k == 0 else POSE.build_model(cfg.model, len(categories), seed)
-        fit(POSE, model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
-            cache=None if cache is None else cache[rest])
-        pred: Predictions = predict(POSE, model, [samples[i] for i in held], cfg.fit,
-                                    None if cache is None else cache[held])
+        if preds is not None:  # trained by Ray tasks, in parallel
+            pred: Predictions = preds[k]
+        else:
+            model = first if k == 0 else POSE.build_model(cfg.model, len(categories), seed)
+            fit(POSE, model, [samples[i] for i in rest], cfg.fit, seed, on_epoch=on_epoch(k) if on_epoch else None,
+                cache=None if cache is None else cache[rest])
+            pred = predict(POSE, model, [samples[i] for i in held], cfg.fit, None if cache is None else cache[held])
         error[held], loss[held], pred_angles[held] = pred.errors, pred.loss, pred.angles
         annotated = np.array([samples[i].angles for i in held], dtype=np.float64)
         nll[held] = window_nll(pred.log_probs, annotated, cfg.window_bins)
@@ -280,6 +285,45 @@ def run_kcf(
     summary = _metrics(cfg, cats, error, nll, keep, kinds, pred_angles, originals, fold_acc, len(rows))
     summary["calibration"] = calibration
     return KcfResult(out, scored, folds, error, nll, pred_angles, keep, kinds, originals, summary)
+
+
+def train_fold(k: int, folds: np.ndarray, samples: Any, cache: Any, base: BaseConfig, cfg: KcfConfig,
+               threads: int, rng_state: Any) -> tuple[Predictions, list[dict[str, Any]]]:
+    """One fold as a Ray task (``base.executor.kind: ray``): the same estimator the local loop trains
+    (same seed, torch threads and global RNG state), its predictions on the held-out rows and its epochs."""
+    import torch
+
+    torch.set_num_threads(threads)  # results depend on the thread count: the stage's own
+    held, rest = np.flatnonzero(folds == k), np.flatnonzero(folds != k)
+    seed = derive_seed(base.seed, "kcf", k)
+    model = POSE.build_model(cfg.model, len(base.categories), seed)
+    if rng_state is not None:  # fold 0 reuses the model the cache was built with: that RNG state
+        torch.set_rng_state(rng_state)
+    history = fit(POSE, model, [samples[i] for i in rest], cfg.fit, seed, cache=None if cache is None else cache[rest])
+    pred = predict(POSE, model, [samples[i] for i in held], cfg.fit, None if cache is None else cache[held])
+    return pred, history
+
+
+def _remote_folds(folds: np.ndarray, samples: Any, cache: Any, base: BaseConfig, cfg: KcfConfig,
+                  on_epoch: Callable[[int], EpochCallback] | None) -> list[Predictions]:
+    """Every fold's predictions from parallel Ray tasks; their epoch rows replayed into ``on_epoch``."""
+    import torch
+
+    from dst3d.devices import resolve_device
+
+    rng_state = torch.get_rng_state()  # what fold 0 of the local loop starts from
+    with executors.session(base.executor) as ray:
+        shared = [ray.put(x) for x in (folds, samples, cache, base, cfg)]  # sent once, not once per fold
+        gpus = executors.gpus_per_task(base.executor, cfg.fit.device != "cpu")
+        calls = [(f"kcf fold {k}", (k, *shared, torch.get_num_threads(), rng_state if k == 0 else None))
+                 for k in range(cfg.folds)]
+        if gpus == 0 and cfg.fit.device != "cpu":
+            resolve_device(cfg.fit.device, "kcf.fit.device")  # cuda asked for, no GPU anywhere: say so here
+        out = executors.map_tasks(base.executor, train_fold, calls, num_gpus=gpus)
+    for k, (_, history) in enumerate(out):
+        for row in history if on_epoch else ():
+            on_epoch(k)(row)
+    return [pred for pred, _ in out]
 
 
 def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarray, keep: np.ndarray,

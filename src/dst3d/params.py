@@ -271,11 +271,42 @@ def load_stage(name: str, path: str | Path = "params.yaml") -> tuple[Any, Any]:
 
 # --------------------------------------------------------------------------- the base section
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """Where render, synthesize and kcf fan out (``base.executor``): ``local`` processes (the default) or a
+    Ray cluster (``ray``; docs/scaling.md). The choice never changes the data, so dvc.yaml does not list it:
+    switching it re-runs nothing. Checked here without importing Ray (:mod:`dst3d.executor` imports it)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = ""  # ray: '' = $RAY_ADDRESS, else a local instance; host:port | ray://host:port | auto joins
+    num_cpus: int = 0  # ray, local instance: CPUs it offers (0 = this machine's cores)
+    num_cpus_per_task: float = 1.0  # ray: CPUs per render shard, kcf fold and synthesize actor
+    num_gpus_per_task: float = 1.0  # ray: GPUs per synthesize actor / kcf fold when the cluster has GPUs
+    concurrency: int = 0  # ray: synthesize actors (0 = as many as the cluster's GPUs or CPUs allow)
+    batch_size: int = 16  # ray: rows per Ray Data batch (synthesize)
+    max_retries: int = 3  # ray: re-runs of a task whose worker died (killed, OOM, node lost)
+    connect_timeout_s: float = 5.0  # ray: how long to wait for the cluster's address to answer
+
+    def validate(self) -> None:
+        for name in ("num_cpus", "concurrency", "max_retries"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.num_cpus_per_task <= 0 or self.num_gpus_per_task < 0:
+            raise ConfigError("num_cpus_per_task must be > 0 and num_gpus_per_task >= 0")
+        if self.batch_size < 1 or self.connect_timeout_s <= 0:
+            raise ConfigError("batch_size must be >= 1 and connect_timeout_s > 0")
+        if self.address and self.address != "auto":
+            host, _, port = self.address.removeprefix("ray://").rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"address: expected host:port, ray://host:port or auto, got {self.address!r}")
+
+
+@dataclass(frozen=True)
 class BaseConfig:
-    """Shared settings: the master seed and the categories every stage works on."""
+    """Shared settings: the master seed, the categories every stage works on, and the executor."""
 
     seed: int = 0
     categories: tuple[str, ...] = PASCAL3D_CATEGORIES
+    executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
 
     def validate(self) -> None:
         if not self.categories:

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import dst3d
+from dst3d import executor as executors
 from dst3d import params, progress
 from dst3d.devices import cpu_count
 from dst3d.errors import UserError
 from dst3d.keyed import prune
+from dst3d.params import ExecutorConfig
 from dst3d.render import backends
 from dst3d.render.params import RenderConfig
 from dst3d.render.plan import ViewSpec
@@ -95,12 +97,87 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def run_shards(
-    shards: list[list[ViewSpec]], cfg: RenderConfig, out: Path, log: Callable[[str], None] = print
+# Runs the worker in a child that dies with its parent (PR_SET_PDEATHSIG, Linux): a Ray worker that is
+# killed or cancelled leaves no orphan renderer behind to race its retry. Set in the child, not with
+# Popen(preexec_fn=...), which is unsafe in a multi-threaded parent such as a Ray worker.
+_ORPHAN_GUARD = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\n"
+    "if os.getppid() != int(sys.argv[1]): os._exit(1)\n"
+    "sys.argv = sys.argv[:1] + sys.argv[2:]\n"
+    "runpy.run_module('dst3d.render.worker', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def render_shard(job: dict[str, Any], name: str) -> dict[str, int]:
+    """One shard as a Ray task: render the job's views not finished yet in a worker subprocess (bpy hangs at
+    exit, so the worker ends with ``os._exit``; a subprocess also gives Blender's leaks a short life).
+
+    A retried task (its worker died) re-renders only the views its killed try did not finish (the per-view
+    keys, :func:`read_finished`). A worker killed by a signal raises :class:`~dst3d.executor.TransientError`
+    (retried); one that fails with an error raises :class:`RenderError` (not retried: it would again)."""
+    out = Path(job["out"])
+    views = [ViewSpec.from_json(v) for v in job["views"]]
+    todo = [v for v in views if read_finished(out, v) is None]
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="dst3d-render-") as tmp:
+            job_path, log_path = Path(tmp) / "job.json", Path(tmp) / "worker.log"
+            job_path.write_text(json.dumps({**job, "views": [v.to_json() for v in todo]}))
+            with open(log_path, "wb") as fh:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), str(job_path)],
+                    stdout=fh, stderr=subprocess.STDOUT, env=_worker_env(),
+                )
+            try:
+                code = proc.wait()
+            finally:  # cancelled (KeyboardInterrupt in the task): stop our child
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if code != 0:
+                tail = log_path.read_text(errors="replace")[-3000:]
+                kind = executors.TransientError if code < 0 else RenderError
+                raise kind(f"{name}: render worker exited {code}\n{tail}")
+    return {"rendered": len(todo), "reused": len(views) - len(todo)}
+
+
+def run_shards_ray(
+    shards: list[list[ViewSpec]], cfg: RenderConfig, out: Path, executor: ExecutorConfig, log: Callable[[str], None]
 ) -> None:
-    """Render each shard in its own worker process, at most ``cfg.workers`` at a time."""
+    """Render each shard as a Ray task (``num_cpus_per_task`` cores each) into ``out`` (shared by the nodes)."""
+    threads = max(1, int(executor.num_cpus_per_task))
+    calls = [
+        (name := f"render shard {i} ({s[0].image_id} .. {s[-1].image_id})", (make_job(cfg, out, s, threads), name))
+        for i, s in enumerate(shards)
+    ]
+    total, done = sum(len(s) for s in shards), [0, 0]
+
+    def on_result(name: str, counts: dict[str, int]) -> None:
+        done[0] += 1
+        done[1] += counts["rendered"] + counts["reused"]
+        log(f"render: {name} done: {counts['rendered']} rendered, {counts['reused']} already finished "
+            f"({done[0]}/{len(shards)} shards, {done[1]}/{total} views)")
+
+    with executors.session(executor, log):
+        try:
+            executors.map_tasks(executor, render_shard, calls, on_result=on_result)
+        except executors.ExecutorError as err:
+            first, _, rest = str(err).partition("\n")
+            raise RenderError(f"{first}; finished views are kept, re-run to resume\n{rest}") from None
+
+
+def run_shards(
+    shards: list[list[ViewSpec]],
+    cfg: RenderConfig,
+    out: Path,
+    log: Callable[[str], None] = print,
+    executor: ExecutorConfig | None = None,
+) -> None:
+    """Render each shard in its own worker process, at most ``cfg.workers`` at a time (or as Ray tasks)."""
     if not shards:
         return
+    if executors.is_ray(executor):
+        return run_shards_ray(shards, cfg, out, executor, log)
     # cores per running worker; a backend's own setting (render.blenderproc.threads) may override it
     threads = max(1, cpu_count() // min(cfg.workers, len(shards)))
     tmp = Path(tempfile.mkdtemp(prefix="dst3d-render-jobs-"))
@@ -163,9 +240,14 @@ def _finished(shard: list[ViewSpec], out: Path) -> int:
 
 
 def render_views(
-    views: list[ViewSpec], cfg: RenderConfig, out: Path, log: Callable[[str], None] = print
+    views: list[ViewSpec],
+    cfg: RenderConfig,
+    out: Path,
+    log: Callable[[str], None] = print,
+    executor: ExecutorConfig | None = None,
 ) -> RenderResult:
     """Resume-aware rendering of the whole plan into ``out``; returns the records in plan order."""
+    executors.preflight(executor)  # an unreachable cluster fails before anything is pruned or rendered
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ids = [v.image_id for v in views]
@@ -182,7 +264,7 @@ def render_views(
     )
     t0 = time.perf_counter()
     with _terminate_as_interrupt():
-        run_shards(shards, cfg, out, log)
+        run_shards(shards, cfg, out, log, executor)
     seconds = time.perf_counter() - t0
 
     result = RenderResult(

@@ -28,9 +28,9 @@ from PIL import Image, PngImagePlugin
 from dst3d import atomic
 from dst3d.errors import UserError
 from dst3d.keyed import content_key, prune, safe_name
-from dst3d.params import BaseConfig
+from dst3d.params import BaseConfig, ExecutorConfig
 from dst3d.progress import bar as progress_bar
-from dst3d.schema import ImageRecord, relative
+from dst3d.schema import ImageRecord, relative, to_dict
 from dst3d.seeding import derive_seed
 from dst3d.synthesize import nuisance
 from dst3d.synthesize.backends import Backend, pixel_settings
@@ -212,15 +212,91 @@ class RunStats:
     backgrounds: Counter = dataclasses.field(default_factory=Counter)
 
 
+def write_image(root: Path, item: Item, rgb: np.ndarray, extra: dict[str, Any], backend: str) -> dict[str, Any]:
+    """Check one made image's size, store it atomically with its key and provenance; returns the provenance."""
+    rec = item.record
+    if rgb.shape[:2] != (rec.height, rec.width):
+        raise RuntimeError(f"{backend} made {rgb.shape[:2]} for {rec.image_id}, wanted {rec.height}x{rec.width}")
+    info = {"key": item.key, "image_id": rec.image_id, "seed": rec.seed, "backend": rec.backend, **extra}
+    if rec.edge:
+        info["edge_recall"] = edge_recall(rgb, cv2.imread(str(root / rec.edge), cv2.IMREAD_GRAYSCALE))
+    atomic.write_bytes(root / rec.image, encode_png(rgb, info))
+    return info
+
+
+class RayMaker:
+    """A Ray Data actor (``base.executor.kind: ray``): opens the backend once (ControlNet weights loaded once
+    per actor), then makes and writes each batch of planned images into the shared output folder. Rows are
+    JSON ``[index, record, key]``; it returns each image's index and provenance for the stage's metrics."""
+
+    def __init__(self, cfg: dict[str, Any], root: str) -> None:
+        from dst3d import params
+        from dst3d.synthesize import backends
+        from dst3d.synthesize.params import SynthesizeConfig
+
+        self.root = Path(root)
+        self.backend = backends.open_backend(params.from_dict(SynthesizeConfig, cfg, "synthesize"))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from dst3d.schema import record_from_dict
+
+        rows = [json.loads(str(r)) for r in batch["row"]]
+        items = [Item(record_from_dict(ImageRecord, rec, "ray batch"), key) for _, rec, key in rows]
+        infos = []
+        step = max(1, self.backend.batch_size)
+        for i in range(0, len(items), step):
+            chunk = items[i : i + step]
+            try:
+                made = self.backend.make([it.record for it in chunk], self.root)
+                infos += [write_image(self.root, it, rgb, extra, self.backend.name)
+                          for it, (rgb, extra) in zip(chunk, made, strict=True)]
+            except Exception as err:  # name the images: the stage's one-line error must say which
+                raise RuntimeError(f"synthesize images {chunk[0].record.image_id} .. {chunk[-1].record.image_id}: "
+                                   f"{type(err).__name__}: {err}") from err
+        return {"index": np.array([r[0] for r in rows]), "info": np.array([json.dumps(x) for x in infos])}
+
+
+def _run_ray(todo: list[Item], root: Path, cfg: SynthesizeConfig, executor: ExecutorConfig, stats: RunStats,
+             on_written: Callable[[Item], None] | None, progress: bool) -> None:
+    """The images of ``todo`` through Ray Data (one backend per actor); stats in plan order."""
+    from dst3d import executor as executors
+    from dst3d import params
+
+    assert cfg is not None, "run(executor=ray) needs the synthesize cfg"
+    rows = [json.dumps([i, to_dict(it.record), it.key]) for i, it in enumerate(todo)]
+    wants_gpu = getattr(cfg.backend_params(), "device", "cpu") != "cpu"  # controlnet: auto | cuda[:N]
+    with executors.session(executor):
+        t0 = time.perf_counter()
+        gpus = executors.gpus_per_task(executor, wants_gpu)
+        infos = {}
+        for row in executors.map_batches(executor, rows, RayMaker, (params.to_dict(cfg), str(root)),
+                                         num_gpus=gpus, progress=progress):
+            infos[int(row["index"])] = json.loads(str(row["info"]))
+            if on_written is not None:
+                on_written(todo[int(row["index"])])
+        stats.seconds_generating = time.perf_counter() - t0
+    for i in sorted(infos):
+        stats.generated += 1
+        _count(stats, infos[i])
+
+
 def run(
     items: Sequence[Item],
     out_dir: Path,
     open_backend: Callable[[], Backend],
     on_written: Callable[[Item], None] | None = None,
     progress: bool = True,
+    executor: ExecutorConfig | None = None,
+    cfg: SynthesizeConfig | None = None,
 ) -> RunStats:
     """Make every image whose key is not on disk yet; delete unplanned files. The backend is opened (weights
-    checked and loaded) only when there is work, and before anything is deleted or written."""
+    checked and loaded) only when there is work, and before anything is deleted or written.
+
+    With ``executor.kind: ray`` (``cfg`` then required) the images are made by Ray Data actors instead, each
+    opening its own backend; the stage's process opens none."""
+    from dst3d import executor as executors
+
+    executors.preflight(executor)
     root = out_dir.parent
     stats = RunStats(planned=len(items))
     todo = []
@@ -232,6 +308,10 @@ def run(
         else:
             todo.append(item)
     backend = None
+    if todo and executor is not None and executor.kind == "ray":
+        stats.removed = prune(out_dir / IMAGES_DIR, {root / it.record.image for it in items})
+        _run_ray(todo, root, cfg, executor, stats, on_written, progress)
+        return stats
     if todo:
         t0 = time.perf_counter()
         backend = open_backend()
@@ -248,15 +328,7 @@ def run(
             chunk = todo[i : i + step]
             results = backend.make([it.record for it in chunk], root)
             for item, (rgb, extra) in zip(chunk, results, strict=True):
-                rec = item.record
-                if rgb.shape[:2] != (rec.height, rec.width):
-                    raise RuntimeError(
-                        f"{backend.name} made {rgb.shape[:2]} for {rec.image_id}, wanted {rec.height}x{rec.width}"
-                    )
-                info = {"key": item.key, "image_id": rec.image_id, "seed": rec.seed, "backend": rec.backend, **extra}
-                if rec.edge:
-                    info["edge_recall"] = edge_recall(rgb, cv2.imread(str(root / rec.edge), cv2.IMREAD_GRAYSCALE))
-                atomic.write_bytes(root / rec.image, encode_png(rgb, info))
+                info = write_image(root, item, rgb, extra, backend.name)
                 stats.generated += 1
                 _count(stats, info)
                 bar.update(1)
