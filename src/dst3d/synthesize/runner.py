@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.errors import UserError
 from dst3d.keyed import content_key, prune, safe_name
 from dst3d.params import BaseConfig
@@ -53,7 +53,7 @@ class Item:
 
 def file_digest(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(layout.read_bytes(path)).hexdigest()[:16]
     except FileNotFoundError:
         raise SynthesizeError(f"{path}: input file missing (re-run the upstream stage)") from None
 
@@ -207,7 +207,7 @@ def run(
                     )
                 info = {"key": item.key, "image_id": rec.image_id, "seed": rec.seed, "backend": rec.backend, **extra}
                 if rec.edge:
-                    info["edge_recall"] = edge_recall(rgb, cv2.imread(str(root / rec.edge), cv2.IMREAD_GRAYSCALE))
+                    info["edge_recall"] = edge_recall(rgb, layout.imread(root / rec.edge, cv2.IMREAD_GRAYSCALE))
                 atomic.write_bytes(root / rec.image, encode_png(rgb, info))
                 stats.generated += 1
                 _count(stats, info)

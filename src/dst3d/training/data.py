@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dst3d import schema
+from dst3d import layout, schema
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed
@@ -96,7 +96,7 @@ def samples_from_records(
 def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
     """uint8 RGB (H, W, 3); an alpha channel is composited over grey ``background`` or, for OOD samples,
     over a procedural background under shifted light."""
-    img = cv2.imread(sample.path, cv2.IMREAD_UNCHANGED)
+    img = layout.imread(sample.path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"cannot read image {sample.path}")
     if img.dtype != np.uint8:  # 16-bit PNGs
@@ -110,7 +110,7 @@ def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     if sample.ood_seed is not None:
         if alpha is None:
-            m = cv2.imread(sample.mask, cv2.IMREAD_GRAYSCALE) if sample.mask else None
+            m = layout.imread(sample.mask, cv2.IMREAD_GRAYSCALE) if sample.mask else None
             if m is None:
                 raise DataError(f"OOD derivation needs an RGBA render or a mask for {sample.path}")
             alpha = m[..., None].astype(np.float32) / 255.0
