@@ -227,8 +227,6 @@ def write_shard(task: tuple[Path, Path, list[tuple[str, Path]]]) -> str:
         if sample:
             writer.write(sample)
         writer.close()
-        fh.flush()
-        os.fsync(fh.fileno())
     with tarfile.open(partial) as tar:  # headers only: the data offsets the writer does not record
         infos = tar.getmembers()
     for info in infos:
