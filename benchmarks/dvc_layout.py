@@ -7,9 +7,9 @@ Procedure (the same for both layouts, documented in docs/layout.md):
 
 1. ``N`` real-sized PNGs: the synthesize stage's images, cycled; each copy gets one pixel set to a seeded
    random value and is re-encoded (``cv2.imencode``, default compression), so no two files share bytes
-   and DVC cannot deduplicate them. ``files``: ``data/images/<i:06d>.png``; ``shards``: the same bytes
-   packed into WebDataset tars of ``--shard-size`` samples, ``data/images/images-<k:06d>.tar`` with
-   members ``<i:06d>.png``.
+   and DVC cannot deduplicate them (made once per ``N`` in ``<scratch>/pngs-N``). ``files``:
+   ``data/images/<i:06d>.png`` (hard links to those); ``shards``: the same bytes packed into WebDataset
+   tars of ``--shard-size`` samples, ``data/images/images-<k:06d>.tar`` with members ``<i:06d>.png``.
 2. A fresh DVC repo (``dvc init --no-scm``) with a local directory remote; cache link type is DVC's
    default (``reflink,copy``: a copy on ext4).
 3. Timed, each a fresh ``dvc`` process: ``dvc add data/images``; ``dvc status`` (nothing changed);
@@ -17,7 +17,7 @@ Procedure (the same for both layouts, documented in docs/layout.md):
    state: the .dvc file only) and ``dvc pull``; finally ``dvc status`` again after the pull.
 
 Each result is one JSON line appended to ``--out`` (layout, n, shard_size, bytes, seconds per command).
-The scratch repos are removed afterwards (``--keep`` keeps them).
+The scratch repos are removed afterwards (``--keep`` keeps them; the PNG pool is kept for re-runs).
 """
 
 from __future__ import annotations
@@ -54,20 +54,38 @@ def make_pngs(source: Path, n: int, seed: int = 0):
         yield i, buf.tobytes()
 
 
-def write_files(dst: Path, pngs) -> int:
+def png_pool(scratch: Path, source: Path, n: int) -> Path:
+    """The ``n`` PNGs made once per ``n`` and shared by both layouts (``<scratch>/pngs-<n>/<i:06d>.png``)."""
+    pool = scratch / f"pngs-{n}"
+    if not (pool / "done").is_file():
+        shutil.rmtree(pool, ignore_errors=True)
+        pool.mkdir(parents=True)
+        for i, data in make_pngs(source, n):
+            (pool / f"{i:06d}.png").write_bytes(data)
+        (pool / "done").touch()
+    return pool
+
+
+def pooled(pool: Path, n: int):
+    for i in range(n):
+        yield i, (pool / f"{i:06d}.png").read_bytes()
+
+
+def write_files(dst: Path, pool: Path, n: int) -> int:
+    """Hard links to the pool's files: the same bytes as a copy, without rewriting gigabytes."""
     dst.mkdir(parents=True)
     total = 0
-    for i, data in pngs:
-        (dst / f"{i:06d}.png").write_bytes(data)
-        total += len(data)
+    for i in range(n):
+        os.link(pool / f"{i:06d}.png", dst / f"{i:06d}.png")
+        total += (dst / f"{i:06d}.png").stat().st_size
     return total
 
 
-def write_shards(dst: Path, pngs, shard_size: int) -> int:
+def write_shards(dst: Path, pool: Path, n: int, shard_size: int) -> int:
     dst.mkdir(parents=True)
     total = 0
     tar = None
-    for i, data in pngs:
+    for i, data in pooled(pool, n):
         if i % shard_size == 0:
             if tar is not None:
                 tar.close()
@@ -96,10 +114,10 @@ def measure(layout: str, n: int, shard_size: int, scratch: Path, source: Path, k
     for p in (repo, remote):
         shutil.rmtree(p, ignore_errors=True)
     repo.mkdir(parents=True)
+    pool = png_pool(scratch, source, n)
     t0 = time.perf_counter()
-    pngs = make_pngs(source, n)
     images = repo / "data" / "images"
-    nbytes = write_files(images, pngs) if layout == "files" else write_shards(images, pngs, shard_size)
+    nbytes = write_files(images, pool, n) if layout == "files" else write_shards(images, pool, n, shard_size)
     t_make = time.perf_counter() - t0
     n_files = sum(1 for _ in images.iterdir())
     dvc(repo, "init", "--no-scm", "-q")

@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     result = render_views(views, cfg, out)
     # a view's files and its record as one sample; skipped views' records too (they are not re-tried)
     ext = {k: "json" if k == "record" else f"{k}.png" for k in KINDS}
-    samples = [(v.image_id, {ext[k]: out / v.path(k) for k in KINDS if (out / v.path(k)).is_file()}) for v in views]
+    samples = [
+        (v.image_id, {ext[k]: out / v.path(k) for k in KINDS if (out / v.path(k)).is_file()})
+        for v in (views if base.layout == "shards" else ())
+    ]
     refs = layout.finish(out, base.layout, samples, "render", base.shard_size, workers=cfg.workers)
     result.records = layout.with_refs(result.records, ("rgb", "mask", "depth"), out, refs)
     write_manifest(manifest, result.records)

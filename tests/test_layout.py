@@ -149,3 +149,15 @@ def test_finish_with_files_keeps_files_and_drops_old_shards(packed):
     samples = [("x", {"rgb.png": f}) for f in refs]
     assert layout.finish(stage, "files", samples, "render", 2) == {}
     assert not (stage / "shards").exists() and all(f.is_file() for f in refs)
+
+
+def test_long_member_names_round_trip(tmp_path):
+    """Object ids can be long (ShapeNet/Objaverse hashes): names past tar's 100 characters still work."""
+    stage = tmp_path / "data" / "synthesize"
+    key = "car_" + "0123456789abcdef" * 6 + "_0000_s00"
+    f = stage / "images" / f"{key}.png"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(_png(1))
+    data = f.read_bytes()
+    ref = layout.pack(stage, [(key, {"image.png": f})], "synthesize", 10)[f]
+    assert ref.endswith(f"#{key}.image.png") and layout.read_bytes(stage.parent / ref) == data

@@ -213,7 +213,8 @@ def write_shard(task: tuple[Path, Path, list[tuple[str, Path]]]) -> str:
     shard.parent.mkdir(parents=True, exist_ok=True)
     members: dict[str, list[Any]] = {}
     with open(partial, "wb") as fh:
-        writer = wds.TarWriter(fh, user="", group="", mode=0o444, mtime=0, encoder=False)
+        # PAX: member names over 100 characters (long model ids) get an extended header instead of failing
+        writer = wds.TarWriter(fh, user="", group="", mode=0o444, mtime=0, encoder=False, format="PAX_FORMAT")
         sample: dict[str, Any] = {}
         for member, file in want:
             key, _, ext = member.partition(".")
