@@ -161,3 +161,17 @@ def test_long_member_names_round_trip(tmp_path):
     data = f.read_bytes()
     ref = layout.pack(stage, [(key, {"image.png": f})], "synthesize", 10)[f]
     assert ref.endswith(f"#{key}.image.png") and layout.read_bytes(stage.parent / ref) == data
+
+
+def test_a_corrupt_shard_is_rewritten_even_when_its_files_are_unchanged(packed):
+    stage, refs, originals = packed
+    layout.unpack(stage)
+    shard = stage / "shards" / "render-000000.tar"
+    entry = layout.shard_index(shard)["car_0000.rgb.png"]
+    data = bytearray(shard.read_bytes())
+    data[entry.offset] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    samples = [(k, {e: stage / "views" / "car" / f"{k}_{e.split('.')[0]}.png" for e in ("rgb.png", "mask.png")})
+               for k in (f"car_{i:04d}" for i in range(5))]
+    new = layout.pack(stage, samples, "render", shard_size=2)
+    assert all(layout.read_bytes(stage.parent / ref) == originals[f] for f, ref in new.items())

@@ -186,14 +186,16 @@ def _reusable(shard: Path, stage_dir: Path, want: list[tuple[str, Path]]) -> boo
         return False
     if list(index) != [m for m, _ in want]:
         return False
-    for member, file in want:
-        entry = index[member]
-        if entry.path != file.relative_to(stage_dir).as_posix():
-            return False
-        if file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() != entry.sha256:
-            return False
-        if not file.is_file() and shard.stat().st_size < entry.offset + entry.size:
-            return False
+    with open(shard, "rb") as fh:
+        for member, file in want:
+            entry = index[member]
+            if entry.path != file.relative_to(stage_dir).as_posix():
+                return False
+            if file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() != entry.sha256:
+                return False
+            fh.seek(entry.offset)  # and the shard itself still holds those bytes (not truncated, not corrupt)
+            if hashlib.sha256(fh.read(entry.size)).hexdigest() != entry.sha256:
+                return False
     return True
 
 
