@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.edges import detect as edges
 from dst3d.errors import run_stage
 from dst3d.params import load_stage
@@ -26,11 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    _, cfg = load_stage("edges", args.params)
+    base, cfg = load_stage("edges", args.params)
     render_dir, out = Path(args.render), Path(args.out)
     records = read_manifest(render_dir / "manifest.jsonl", ImageRecord)
     with atomic.staged_dir(out) as staging:  # swapped in whole: never a half-made edges folder
         rows, stats = edges.run(records, render_dir, staging, cfg, name=out.name)
+        samples = layout.rows_samples(rows, ("edge",), staging)
+        refs = layout.finish(staging, base.layout, samples, "edges", base.shard_size, out.name, cfg.workers)
+        rows = layout.with_refs(rows, ("edge",), staging, refs)
         write_manifest(staging / "manifest.jsonl", rows)
     seconds = time.perf_counter() - t0
     shown = edges.edge_grid(rows, out, Path(args.plots) / "grid.png", cfg.grid_images)

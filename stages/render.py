@@ -8,11 +8,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from dst3d import layout
 from dst3d.errors import run_stage
 from dst3d.params import load_stage
 from dst3d.render import inspect
 from dst3d.render.plan import pixel_settings, plan_views
-from dst3d.render.runner import render_views
+from dst3d.render.runner import KINDS, render_views
 from dst3d.schema import ModelRecord, read_manifest, write_json, write_manifest
 
 
@@ -38,7 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     views = plan_views(read_manifest(align / "manifest.jsonl", ModelRecord), base, cfg, align)
     manifest = out / "manifest.jsonl"
     manifest.unlink(missing_ok=True)  # data/render is persistent (resume): no manifest until it matches the files
+    layout.unpack(out)  # base.layout shards: finished views back on disk, so they are reused
     result = render_views(views, cfg, out, executor=base.executor)
+    # a view's files and its record as one sample; skipped views' records too (they are not re-tried)
+    ext = {k: "json" if k == "record" else f"{k}.png" for k in KINDS}
+    samples = [
+        (v.image_id, {ext[k]: out / v.path(k) for k in KINDS if (out / v.path(k)).is_file()})
+        for v in (views if base.layout == "shards" else ())
+    ]
+    refs = layout.finish(out, base.layout, samples, "render", base.shard_size, workers=cfg.workers)
+    result.records = layout.with_refs(result.records, ("rgb", "mask", "depth"), out, refs)
     write_manifest(manifest, result.records)
 
     plots = Path(args.plots)

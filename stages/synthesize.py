@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from dst3d import layout
 from dst3d.errors import run_stage
 from dst3d.params import load_stage
 from dst3d.schema import ImageRecord, data_root, read_jsonl, read_manifest, write_json, write_manifest
@@ -33,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     if data_root(args.edges).resolve() != data_root(out).resolve():
         # Row paths are relative to the data root: inputs and outputs must share it to stay resolvable.
         raise runner.SynthesizeError(f"--edges {args.edges} and --out {args.out} must share one data root")
+    layout.unpack(out)  # base.layout shards: finished images back on disk, so they are reused
     items = runner.plan(read_manifest(args.edges, ImageRecord), read_jsonl(args.prompts), base, cfg, out)
     meta = backends.describe(cfg)  # also checks the background set before any work
     stats = runner.run(items, out, lambda: backends.open_backend(cfg), progress=not args.no_progress,
                        executor=base.executor, cfg=cfg)
     rows = [it.record for it in items]
+    refs = layout.finish(out, base.layout, layout.rows_samples(rows, ("image",), out), "synthesize", base.shard_size)
+    rows = layout.with_refs(rows, ("image",), out, refs)
     write_manifest(out / "manifest.jsonl", rows)
     write_json(out / "meta.json", meta)
     shown = write_grid(rows, data_root(out), Path(args.plots) / "grid.png", cfg.grid_images) if cfg.grid_images else 0

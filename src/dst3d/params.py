@@ -302,13 +302,19 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class BaseConfig:
-    """Shared settings: the master seed, the categories every stage works on, and the executor."""
+    """Shared settings: the master seed, the categories every stage works on, how per-image files are
+    stored (``layout``: one file each, or tar shards of ``shard_size`` samples; see :mod:`dst3d.layout`) and
+    where the work fans out (``executor``)."""
 
     seed: int = 0
     categories: tuple[str, ...] = PASCAL3D_CATEGORIES
+    layout: Literal["files", "shards"] = "files"
+    shard_size: int = 1000
     executor: ExecutorConfig = dataclasses.field(default_factory=ExecutorConfig)
 
     def validate(self) -> None:
+        if self.shard_size < 1:
+            raise ConfigError(f"shard_size: {self.shard_size}; a shard holds at least 1 sample")
         if not self.categories:
             raise ConfigError("categories: empty; name at least one category")
         if len(set(self.categories)) != len(self.categories):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -202,6 +202,8 @@ def read_manifest(path: str | Path, cls: type[Record]) -> list[Record]:
         except json.JSONDecodeError as err:
             raise ManifestError(f"{path}:{i}: not valid JSON: {err}") from None
         records.append(record_from_dict(cls, row, f"{path}:{i}"))
+    if cls is ImageRecord:
+        layout.check_rows(records, path)  # one layout per file field
     return records
 
 

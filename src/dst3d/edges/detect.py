@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from dst3d import atomic, progress
+from dst3d import atomic, layout, progress
 from dst3d.edges.params import EdgesConfig
 from dst3d.render.annotate import decode_depth
 from dst3d.schema import ImageRecord, resolve
@@ -135,15 +135,15 @@ def process(task: tuple[ImageRecord, str, str, EdgesConfig]) -> tuple[str, EdgeS
     """Read one render, write its 3-channel edge PNG atomically into ``write_dir``; (image_id, stats)."""
     record, root, write_dir, cfg = task  # root: any stage folder under the data root
     rgb_path = resolve(root, record.rgb)
-    rgb = cv2.imread(str(rgb_path), cv2.IMREAD_UNCHANGED)
+    rgb = layout.imread(rgb_path, cv2.IMREAD_UNCHANGED)
     if rgb is None:
         raise FileNotFoundError(f"{rgb_path}: render image missing or unreadable")
     need_mask = rgb.ndim == 2 or rgb.shape[2] != 4
-    mask = cv2.imread(str(resolve(root, record.mask)), cv2.IMREAD_GRAYSCALE) > 127 if need_mask else None
+    mask = layout.imread(resolve(root, record.mask), cv2.IMREAD_GRAYSCALE) > 127 if need_mask else None
     depth = None
     if cfg.depth_edges:
         depth = decode_depth(
-            cv2.imread(str(resolve(root, record.depth)), cv2.IMREAD_UNCHANGED), record.depth_scale
+            layout.imread(resolve(root, record.depth), cv2.IMREAD_UNCHANGED), record.depth_scale
         )
     if rgb.ndim == 2:
         rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2BGR)
@@ -202,8 +202,8 @@ def edge_grid(rows: list[ImageRecord], root: Path, path: Path, n: int, columns: 
         return 0
     cells = []
     for r in chosen:
-        rgb = cv2.imread(str(resolve(root, r.rgb)), cv2.IMREAD_UNCHANGED)
-        edges = cv2.imread(str(resolve(root, r.edge)), cv2.IMREAD_GRAYSCALE) > 127
+        rgb = layout.imread(resolve(root, r.rgb), cv2.IMREAD_UNCHANGED)
+        edges = layout.imread(resolve(root, r.edge), cv2.IMREAD_GRAYSCALE) > 127
         shown = over_background(rgb, 255)
         overlay = (shown * 0.5 + 127).astype(np.uint8)
         overlay[edges] = (30, 30, 230)

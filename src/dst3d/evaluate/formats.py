@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from dst3d import layout
 from dst3d.schema import ImageRecord, read_manifest
 from dst3d.training.data import DataError, PoseSample, samples_from_records
 
@@ -156,6 +157,11 @@ def check_images(samples: Sequence[PoseSample], sources: dict[str, str] | None =
     for path in dict.fromkeys(s.path for s in samples):
         where = sources.get(path, "")
         prefix = f"{where}: " if where else ""
+        if layout.is_member(path):  # base.layout: shards; the bytes are checked when read
+            shard, member = layout.split(path)
+            if member not in layout.shard_index(shard):
+                raise AnnotationError(f"{prefix}image {path}: no such member in {shard}")
+            continue
         if not Path(path).is_file():
             raise AnnotationError(f"{prefix}image {path} not found")
         if not cv2.haveImageReader(path):

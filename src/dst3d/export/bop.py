@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dst3d import atomic, camera
+from dst3d import atomic, camera, layout
 from dst3d.export.common import ExportError, Mode, check_files, check_out, image_of, load_rows, place
 from dst3d.export.models import Model, align_meshes, load_model, write_models
 from dst3d.render import annotate
@@ -77,7 +77,7 @@ def gt_info(row: ImageRecord, mask: np.ndarray, depth: np.ndarray, model: Model)
 
 
 def _read(path: Path, flags: int, what: str, image_id: str) -> np.ndarray:
-    img = cv2.imread(str(path), flags)
+    img = layout.imread(path, flags)
     if img is None:
         raise ExportError(f"image {image_id}: {what} file {path} cannot be read")
     return img

@@ -11,6 +11,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from dst3d import layout
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord, data_root, read_manifest
 
@@ -36,7 +37,11 @@ def image_of(row: ImageRecord) -> str:
 
 
 def place(src: Path, dst: Path, mode: Mode) -> None:
-    """Put ``src`` at ``dst`` (copy, hard link — falling back to a copy across file systems — or symlink)."""
+    """Put ``src`` at ``dst`` (copy, hard link — falling back to a copy across file systems — or symlink).
+    A shard member (``base.layout: shards``) is always written out as a copy: a link cannot point into a tar."""
+    if layout.is_member(src):
+        layout.copy_to(src, dst, shutil.copy2)
+        return
     if not src.is_file():
         raise ExportError(f"{src}: file missing")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +93,7 @@ def check_files(rows: Sequence[ImageRecord], root: Path, fields: Sequence[str]) 
 def read_mask(root: Path, row: ImageRecord) -> np.ndarray | None:
     if not row.mask:
         return None
-    mask = cv2.imread(str(root / row.mask), cv2.IMREAD_GRAYSCALE)
+    mask = layout.imread(root / row.mask, cv2.IMREAD_GRAYSCALE)
     return None if mask is None else mask > 127
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.render.annotate import decode_depth
 from dst3d.schema import ImageRecord, resolve
 
@@ -76,9 +76,9 @@ def render_grid(records: list[ImageRecord], root: Path, path: Path, n: int, colu
         return 0
     cells = []
     for r in chosen:
-        rgb = cv2.imread(str(resolve(root, r.rgb)), cv2.IMREAD_UNCHANGED)
-        mask = cv2.imread(str(resolve(root, r.mask)), cv2.IMREAD_GRAYSCALE)
-        depth = cv2.imread(str(resolve(root, r.depth)), cv2.IMREAD_UNCHANGED)
+        rgb = layout.imread(resolve(root, r.rgb), cv2.IMREAD_UNCHANGED)
+        mask = layout.imread(resolve(root, r.mask), cv2.IMREAD_GRAYSCALE)
+        depth = layout.imread(resolve(root, r.depth), cv2.IMREAD_UNCHANGED)
         panels = [
             draw_annotation(over_background(rgb), r),
             cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR),

@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from dst3d import layout
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.synthesize import nuisance
@@ -193,14 +194,14 @@ def composite_image(
 def read_render(root: Path, record: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
     """(RGB uint8, alpha float) of a record's render: the PNG's alpha when it has one, else its mask."""
     path = root / record.rgb
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img = layout.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise FileNotFoundError(f"{path}: render image missing or unreadable (image {record.image_id})")
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     if img.shape[2] == 4:
         return cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB), img[..., 3].astype(np.float32) / 255.0
-    mask = cv2.imread(str(root / record.mask), cv2.IMREAD_GRAYSCALE) if record.mask else None
+    mask = layout.imread(root / record.mask, cv2.IMREAD_GRAYSCALE) if record.mask else None
     if mask is None:
         raise FileNotFoundError(f"{root / record.mask}: mask missing (render {path} has no alpha)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), (mask > 127).astype(np.float32)

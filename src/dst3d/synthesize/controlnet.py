@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
+from dst3d import layout
 from dst3d.devices import resolve_device
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
@@ -285,7 +286,7 @@ def read_edge(root: Path, record: ImageRecord) -> np.ndarray:
     """The row's edge map as H x W uint8 (white edges on black)."""
     if not record.edge:
         raise FileNotFoundError(f"image {record.image_id}: no edge map in its row (did the edges stage run?)")
-    edge = cv2.imread(str(root / record.edge), cv2.IMREAD_GRAYSCALE)
+    edge = layout.imread(root / record.edge, cv2.IMREAD_GRAYSCALE)
     if edge is None:
         raise FileNotFoundError(f"{root / record.edge}: edge map missing or unreadable (image {record.image_id})")
     return edge

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.schema import ImageRecord
 
 TILE = 192
@@ -47,7 +47,7 @@ def _tile(img: np.ndarray, size: int = TILE) -> tuple[np.ndarray, float, int, in
 
 
 def _read_bgr(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img = layout.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         return np.zeros((TILE, TILE, 3), np.uint8)
     if img.ndim == 2:

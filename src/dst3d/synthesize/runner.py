@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from dst3d import atomic
+from dst3d import atomic, layout
 from dst3d.errors import UserError
 from dst3d.keyed import content_key, prune, safe_name
 from dst3d.params import BaseConfig, ExecutorConfig
@@ -55,7 +55,7 @@ class Item:
 
 def file_digest(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(layout.read_bytes(path)).hexdigest()[:16]
     except FileNotFoundError:
         raise SynthesizeError(f"{path}: input file missing (re-run the upstream stage)") from None
 
@@ -219,7 +219,7 @@ def write_image(root: Path, item: Item, rgb: np.ndarray, extra: dict[str, Any], 
         raise RuntimeError(f"{backend} made {rgb.shape[:2]} for {rec.image_id}, wanted {rec.height}x{rec.width}")
     info = {"key": item.key, "image_id": rec.image_id, "seed": rec.seed, "backend": rec.backend, **extra}
     if rec.edge:
-        info["edge_recall"] = edge_recall(rgb, cv2.imread(str(root / rec.edge), cv2.IMREAD_GRAYSCALE))
+        info["edge_recall"] = edge_recall(rgb, layout.imread(root / rec.edge, cv2.IMREAD_GRAYSCALE))
     atomic.write_bytes(root / rec.image, encode_png(rgb, info))
     return info
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dst3d import progress, schema
+from dst3d import layout, progress, schema
 from dst3d.errors import UserError
 from dst3d.schema import ImageRecord
 from dst3d.seeding import derive_seed
@@ -86,7 +86,7 @@ def samples_from_records(
 # --------------------------------------------------------------------------- image pipeline
 def load_rgb(sample: PoseSample, background: int) -> np.ndarray:
     """uint8 RGB (H, W, 3); an alpha channel is composited over grey ``background``."""
-    img = cv2.imread(sample.path, cv2.IMREAD_UNCHANGED)
+    img = layout.imread(sample.path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DataError(f"cannot read image {sample.path}")
     if img.dtype != np.uint8:  # 16-bit PNGs

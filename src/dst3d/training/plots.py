@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from dst3d import layout
 from dst3d.training import metrics
 
 
@@ -93,7 +94,7 @@ def write_image_grid(path: Path, images: Sequence[str | Path], captions: Sequenc
     cols = min(cols, len(images))
     grid = np.full((((len(images) + cols - 1) // cols) * cell, cols * cell, 3), 255, np.uint8)
     for slot, (file, tag) in enumerate(zip(images, captions, strict=True)):
-        img = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        img = layout.imread(file, cv2.IMREAD_COLOR)
         if img is None:
             continue
         img = cv2.resize(img, (cell, cell), interpolation=cv2.INTER_AREA)
