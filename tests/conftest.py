@@ -56,3 +56,14 @@ def write_obj(path: Path, v: np.ndarray, f: np.ndarray) -> Path:
     lines = [f"v {x} {y} {z}" for x, y, z in v] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture()
+def three_models(tmp_path):
+    """Three aligned marker 'car' models (render runner and executor tests)."""
+    from test_render_support import marker_model, write_align
+
+    align = tmp_path / "align"
+    models = [marker_model(align, f"m{i}", "car") for i in range(3)]
+    write_align(align, models)
+    return align, models

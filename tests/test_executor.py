@@ -16,7 +16,6 @@ import yaml
 from pose_fixture import make_dataset
 from synth_fixtures import make_fixture
 from test_kcf import FAST_FIT, FAST_MODEL
-from test_render_support import marker_model, write_align
 
 from dst3d import executor as executors
 from dst3d import kcf
@@ -66,14 +65,6 @@ def ray_local():
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-@pytest.fixture()
-def three_models(tmp_path):
-    align = tmp_path / "align"
-    models = [marker_model(align, f"m{i}", "car") for i in range(3)]
-    write_align(align, models)
-    return align, models
 
 
 def _render_files(out: Path, records: list[ImageRecord]) -> dict[str, bytes]:

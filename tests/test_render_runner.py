@@ -34,14 +34,6 @@ def mtimes(out: Path) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in (out / "views").rglob("*") if p.is_file()}
 
 
-@pytest.fixture()
-def three_models(tmp_path):
-    align = tmp_path / "align"
-    models = [marker_model(align, f"m{i}", "car") for i in range(3)]
-    write_align(align, models)
-    return align, models
-
-
 def test_killed_stage_resumes_only_missing_views(tmp_path, three_models):
     """SIGKILL the real stage (BlenderProc workers) mid-run; the re-run renders only the missing views."""
     align, _ = three_models
