@@ -87,3 +87,21 @@ def test_extending_examples_are_the_tested_code():
         else:
             indented = "\n".join("    " + ln if ln else ln for ln in body.splitlines())
             assert body in tests or indented in tests, body[:200]
+
+
+def _lookup(tree: object, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+@pytest.mark.parametrize("doc", [REPO / "README.md", *DOCS], ids=lambda p: p.relative_to(REPO).as_posix())
+def test_documented_set_params_exist(doc):
+    """`dvc exp run -S key=value` fails ('not in struct') unless key is in params.yaml; `+key` appends."""
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for plus, key in re.findall(r"-S\s+'?(\+?)([A-Za-z_][\w.]*)=", doc.read_text()):
+        assert plus or _lookup(params, key), f"{doc.relative_to(REPO)}: -S {key}=... is not a params.yaml key (use +{key})"
