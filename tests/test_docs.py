@@ -104,4 +104,5 @@ def test_documented_set_params_exist(doc):
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     for plus, key in re.findall(r"-S\s+'?(\+?)([A-Za-z_][\w.]*)=", doc.read_text()):
-        assert plus or _lookup(params, key), f"{doc.relative_to(REPO)}: -S {key}=... is not a params.yaml key (use +{key})"
+        where = doc.relative_to(REPO)
+        assert plus or _lookup(params, key), f"{where}: -S {key}=... is not a params.yaml key (use +{key})"
