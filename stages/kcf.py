@@ -1,4 +1,4 @@
-"""kcf stage: data/synthesize -> data/kcf (the manifest with kcf_score/kcf_keep, scores.jsonl) + metrics, plots."""
+"""kcf stage: data/synthesize (+ data/align meshes) -> data/kcf (manifest with kcf_score/kcf_keep, scores) + metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--input", default="data/synthesize")
+    ap.add_argument("--align", default="data/align", help="the aligned meshes (kcf.evidence: shape)")
     ap.add_argument("--out", default="data/kcf")
     ap.add_argument("--plots", default="metrics/plots/kcf")
     ap.add_argument("--metrics", default="metrics/kcf.json")
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dst3d import atomic, kcf, tracking
     from dst3d.params import load_all, to_dict
-    from dst3d.schema import ImageRecord, read_manifest, write_json, write_jsonl, write_manifest
+    from dst3d.schema import ImageRecord, ModelRecord, data_root, read_manifest, write_json, write_jsonl, write_manifest
     from dst3d.training.loop import auto_threads
 
     typed = load_all(args.params)
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(auto_threads(cfg.fit))
     manifest = Path(args.input) / "manifest.jsonl"
     rows = read_manifest(manifest, ImageRecord)
+    meshes = None
+    if "shape" in cfg.evidence:
+        align = Path(args.align) / "manifest.jsonl"
+        meshes = {m.model_id: data_root(align) / m.mesh for m in read_manifest(align, ModelRecord)}
     params = {"base": to_dict(base), "kcf": to_dict(cfg)}  # kcf.model/fit: training: merged with the overrides
     with tracking.start_run(track, "kcf", params) as run:
         run.log_dataset("synthesize", args.input, "training", rows=len(rows), splits=",".join(cfg.splits))
@@ -39,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         def on_epoch(fold: int):  # per-fold learning curves: fold0/loss, fold0/pose_loss, …
             return lambda row: run.log_metrics(tracking.epoch_metrics(row, f"fold{fold}"), step=row["epoch"])
 
-        result = kcf.run_kcf(rows, manifest, base, cfg, on_epoch=on_epoch)
+        result = kcf.run_kcf(rows, manifest, base, cfg, on_epoch=on_epoch, meshes=meshes)
         with atomic.staged_dir(args.out) as staging:
             write_manifest(staging / "manifest.jsonl", result.rows)
             write_jsonl(staging / "scores.jsonl", kcf.score_rows(result))
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = ""
     if "corruption" in m:
         c = m["corruption"]
-        extra = f"; corruption: precision {c['precision']}, recall {c['recall']}, AUROC {c['auroc_nll']}"
+        extra = f"; corruption: precision {c['precision']}, recall {c['recall']}, AUROC {c['auroc_score']}"
     print(f"kcf: kept {m['n_kept']}/{m['n_scored']} scored rows ({m['keep_rate']:.1%}), estimator Acc@pi/6 "
           f"{m['estimator']['acc_pi_6']}{extra} -> {args.out} ({metrics['seconds_total']:.1f} s)")
     return 0

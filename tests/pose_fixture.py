@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from dst3d import camera
-from dst3d.schema import ImageRecord, write_manifest
+from dst3d.schema import ImageRecord, ModelRecord, write_manifest
 
 PALETTES = {  # RGB per face: +x, -x, +y, -y (front), +z (top), -z
     "car": [(230, 40, 40), (40, 200, 40), (40, 60, 230), (240, 230, 40), (240, 240, 240), (200, 40, 200)],
@@ -51,6 +51,20 @@ def draw_box(size: tuple[float, float, float], colors: list[tuple[int, int, int]
     return img, K, R, t, bbox
 
 
+def write_boxes(root: Path, models: list[tuple[str, str, tuple[float, float, float]]]) -> None:
+    """``root/align``: each model's box as a mesh (centred at the origin, as drawn) and the align manifest,
+    for the kcf stage's shape evidence."""
+    import trimesh
+
+    records = []
+    for cat, model_id, size in models:
+        rel = f"align/meshes/{cat}/{model_id}/model.obj"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        trimesh.creation.box(extents=size).export(root / rel)
+        records.append(ModelRecord(model_id=model_id, category=cat, source="fixture", mesh=rel))
+    write_manifest(root / "align" / "manifest.jsonl", records)
+
+
 def make_dataset(root: Path, categories=("car", "chair"), models_per_category: int = 4, views: int = 24,
                  px: int = 48, seed: int = 0, test_models: int = 1, azimuths: int = 0) -> Path:
     """Write ``root/render`` and ``root/synthesize`` (manifests + PNGs); returns the data root.
@@ -60,13 +74,14 @@ def make_dataset(root: Path, categories=("car", "chair"), models_per_category: i
     problem a tiny network learns in a few seconds, for tests that need a working estimator.
     """
     rng = np.random.default_rng(seed)
-    render_rows, synth_rows = [], []
+    render_rows, synth_rows, models = [], [], []
     for cat in categories:
         for m in range(models_per_category):
             model_id = f"{cat}-m{m}"
             size = tuple(s * rng.uniform(0.85, 1.15) for s in SIZES[cat])
             colors = [tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in col) for col in PALETTES[cat]]
             split = "test" if m >= models_per_category - test_models else "train"
+            models.append((cat, model_id, size))
             for v in range(views):
                 az = rng.uniform(0, 2 * math.pi) if not azimuths else \
                     (rng.integers(azimuths) * 2 * math.pi / azimuths + math.radians(rng.uniform(-5, 5))) % (2 * math.pi)
@@ -90,6 +105,14 @@ def make_dataset(root: Path, categories=("car", "chair"), models_per_category: i
                 )
                 render_rows.append(rec)
                 synth_rows.append(ImageRecord(**{**rec.__dict__, "image": img_rel, "backend": "composite"}))
+    write_boxes(root, models)
     write_manifest(root / "render" / "manifest.jsonl", render_rows)
     write_manifest(root / "synthesize" / "manifest.jsonl", synth_rows)
     return root
+
+
+def meshes(root: Path) -> dict[str, Path]:
+    """model id -> mesh file of a :func:`make_dataset` root (what ``kcf.run_kcf`` takes as ``meshes``)."""
+    from dst3d.schema import read_manifest
+
+    return {m.model_id: root / m.mesh for m in read_manifest(root / "align" / "manifest.jsonl", ModelRecord)}

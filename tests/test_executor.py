@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pose_fixture import make_dataset
+from pose_fixture import make_dataset, meshes
 from synth_fixtures import make_fixture
 from test_kcf import FAST_FIT, FAST_MODEL
 
@@ -156,9 +156,9 @@ def test_kcf_same_data_local_and_ray(ray_local, tmp_path):
     cfg = KcfConfig(folds=3, model=FAST_MODEL, fit=dataclasses.replace(FAST_FIT, epochs=2))
     base = BaseConfig(seed=0, categories=("car", "chair"))
     epochs: list[tuple[int, int]] = []
-    a = kcf.run_kcf(rows, manifest, base, cfg)
+    a = kcf.run_kcf(rows, manifest, base, cfg, meshes=meshes(root))
     b = kcf.run_kcf(rows, manifest, dataclasses.replace(base, executor=RAY), cfg,
-                    on_epoch=lambda k: lambda row: epochs.append((k, row["epoch"])))
+                    on_epoch=lambda k: lambda row: epochs.append((k, row["epoch"])), meshes=meshes(root))
     assert a.rows == b.rows  # kcf_score and kcf_keep equal, bit for bit
     assert sorted(epochs) == [(k, e) for k in range(3) for e in (1, 2)]  # per-fold curves still reach tracking
     assert kcf.score_rows(a) == kcf.score_rows(b)

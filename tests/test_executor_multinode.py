@@ -147,7 +147,7 @@ def test_render_synthesize_kcf_on_two_nodes_equal_local(two_nodes, tmp_path):
         manifest = root / "synthesize" / "manifest.jsonl"
         write_manifest(manifest, [it.record for it in items])
         filtered = kcf.run_kcf([it.record for it in items], manifest, dataclasses.replace(base, executor=executor),
-                               kcfg)
+                               kcfg, meshes={m.model_id: tmp_path / m.mesh for m in models})
         files = {r.image_id: [(root / getattr(r, k)).read_bytes() for k in ("rgb", "mask", "depth", "image")]
                  for r in filtered.rows}
         results[name] = (rendered.records, filtered.rows, files)

@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
-from pose_fixture import make_dataset
+from pose_fixture import make_dataset, meshes
 
 from dst3d import camera, kcf
 from dst3d.params import BaseConfig
@@ -98,14 +98,15 @@ def test_filter_finds_corrupted_labels(data_root):
     manifest = data_root / "synthesize" / "manifest.jsonl"
     rows = read_manifest(manifest, ImageRecord)
     cfg = KcfConfig(folds=3, model=FAST_MODEL, fit=FAST_FIT, eval_corruption=CorruptionConfig(fraction=0.2))
-    res = kcf.run_kcf(rows, manifest, BaseConfig(seed=0, categories=("car", "chair")), cfg)
+    res = kcf.run_kcf(rows, manifest, BaseConfig(seed=0, categories=("car", "chair")), cfg,
+                      meshes=meshes(data_root))
     m = res.metrics
     c = m["corruption"]
     base_rate = c["base_rate"]
     assert 0.19 < base_rate < 0.21
     # The filter is far better than chance (precision = base rate, AUROC = 0.5) at finding the bad labels,
     # with the adaptive threshold (calibrated on the held-out rows, no cut to tune) and the likelihood score:
-    print({k: c[k] for k in ("precision", "recall", "auroc_error", "auroc_nll")}, m["calibration"])
+    print({k: c[k] for k in ("precision", "recall", "auroc_error", "auroc_nll", "auroc_score")}, c, m["calibration"])
     # (measured 0.73 / 0.58: the cut is calibrated on the kinds of wrong annotation the estimators can tell
     # apart, here turned-around and random, not the mirrored one, which they cannot: precision over recall)
     assert c["precision"] > 3 * base_rate and c["recall"] > 0.5 and c["auroc_nll"] > 0.8
@@ -123,7 +124,7 @@ def test_filter_finds_corrupted_labels(data_root):
         if r_in.split == "test":
             assert r_out == r_in and r_out.kcf_keep is None
         else:
-            assert r_out.kcf_score == pytest.approx(res.loss[list(res.scored).index(rows.index(r_in))])
+            assert r_out.kcf_score == pytest.approx(res.score[list(res.scored).index(rows.index(r_in))])
     assert m["n_scored"] == 320 and m["n_kept"] == int(res.keep.sum())
     assert set(m["keep_rate_per_category"]) == {"car", "chair"}
     scores = kcf.score_rows(res)
@@ -147,7 +148,8 @@ def test_kcf_stage_writes_manifest_metrics_and_plots(data_root, tmp_path, monkey
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "data" / "kcf"
-    assert kcf_stage.main(["--params", "params.yaml", "--input", str(data_root / "synthesize"), "--out", str(out),
+    assert kcf_stage.main(["--params", "params.yaml", "--input", str(data_root / "synthesize"),
+                           "--align", str(data_root / "align"), "--out", str(out),
                            "--plots", "plots", "--metrics", "kcf.json"]) == 0
     rows = read_manifest(out / "manifest.jsonl", ImageRecord)
     scored = [r for r in rows if r.split == "train"]

@@ -253,7 +253,7 @@ def test_dvc_exp_run_temp_lands_in_the_main_repo(tmp_path):
     fixture = (f"{sys.executable} -c \"import sys; sys.path.insert(0, 'tests'); from pathlib import Path; "
                "from pose_fixture import make_dataset; make_dataset(Path('data'), views=6, px=32)\"")
     pipeline = {"stages": {"fixture": {"cmd": fixture, "deps": ["tests/pose_fixture.py"],
-                                       "outs": ["data/render", "data/synthesize"]},
+                                       "outs": ["data/render", "data/synthesize", "data/align"]},
                            "kcf": stages["kcf"], "train": stages["train"]}}
     (root / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     git(root, "add", "-A")

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dst3d import camera, progress
+from dst3d import camera, kcf_shape, progress
 from dst3d import executor as executors
+from dst3d.devices import cpu_count
 from dst3d.errors import UserError
 from dst3d.params import BaseConfig
 from dst3d.schema import ImageRecord
@@ -170,8 +171,42 @@ def adaptive_keep(nll: np.ndarray, alt_nll: np.ndarray, categories: Sequence[str
             cut, j_stat = youden_threshold(nll[idx], alt_nll[idx][:, judged].ravel())
             keep[idx] = nll[idx] <= cut
         report[c] = {"separation_auroc": _separation(nll[idx], alt_nll[idx].ravel()), "separation_per_kind": per_kind,
-                     "judged_kinds": [kinds[j] for j in judged], "cut_nll": cut, "youden_j": j_stat}
+                     "judged_kinds": [kinds[j] for j in judged], "cut": cut, "youden_j": j_stat}
     return keep, report
+
+
+def combine_evidence(score: np.ndarray, alt_score: np.ndarray, categories: Sequence[str]
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, float]]]:
+    """One score per row from several kinds of evidence, learned per category on the same wrong annotations
+    the threshold is calibrated on.
+
+    ``score`` (N, E) holds each row's evidence for its annotation, ``alt_score`` (N, A, E) the same evidence
+    for the row's A wrong annotations (higher = more doubtful). Per category a logistic regression tells the
+    wrong annotations from the given ones on the standardised evidence; its decision function (log-odds that
+    the annotation is wrong) is the combined score, for the rows and for their alternatives alike. One kind of
+    evidence is returned as it is. Also returns, per category, each evidence's standardised weight.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    score, alt_score = np.asarray(score, np.float64), np.asarray(alt_score, np.float64)
+    if score.shape[1] == 1:
+        return score[:, 0], alt_score[..., 0], {}
+    out, alt_out = np.zeros(len(score)), np.zeros(alt_score.shape[:2])
+    weights: dict[str, dict[str, float]] = {}
+    cats = np.asarray(list(categories), dtype=object)
+    for c in dict.fromkeys(cats.tolist()):
+        idx = np.flatnonzero(cats == c)
+        given, wrong = score[idx], alt_score[idx].reshape(-1, score.shape[1])
+        x = np.concatenate([given, wrong])
+        mu, sd = x.mean(0), x.std(0)
+        sd[sd == 0] = 1.0
+        y = np.r_[np.zeros(len(given)), np.ones(len(wrong))]
+        # balanced: the A alternatives per row must not outvote the given annotations
+        lr = LogisticRegression(class_weight="balanced").fit((x - mu) / sd, y)
+        out[idx] = lr.decision_function((given - mu) / sd)
+        alt_out[idx] = lr.decision_function((wrong - mu) / sd).reshape(len(idx), -1)
+        weights[c] = [round(float(w), 4) for w in lr.coef_[0]]
+    return out, alt_out, weights
 
 
 def _separation(annotated: np.ndarray, wrong: np.ndarray) -> float | None:
@@ -196,9 +231,10 @@ def keep_mask(scores: np.ndarray, categories: Sequence[str], cfg: KcfConfig) -> 
 
 
 def filter_quality(
-    error: np.ndarray, loss: np.ndarray, keep: np.ndarray, kinds: Sequence[str | None]
+    error: np.ndarray, loss: np.ndarray, keep: np.ndarray, kinds: Sequence[str | None],
+    score: np.ndarray | None = None, shape: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Precision and recall of 'dropped' at finding corrupted rows, AUROC of both scores, recall per kind."""
+    """Precision and recall of 'dropped' at finding corrupted rows, AUROC of every score, recall per kind."""
     bad = np.array([k is not None for k in kinds])
     dropped = ~np.asarray(keep, dtype=bool)
     hit = int((dropped & bad).sum())
@@ -208,12 +244,20 @@ def filter_quality(
         "recall": hit / int(bad.sum()) if bad.any() else None,
         "auroc_error": metrics.auroc(error, bad),
         "auroc_nll": metrics.auroc(loss, bad),
+        "auroc_score": metrics.auroc(loss if score is None else score, bad),
         "clean_keep_rate": float(np.mean(~dropped[~bad])) if (~bad).any() else None,
         "base_rate": float(bad.mean()) if len(bad) else None,
     }
     kinds_arr = np.asarray([k or "" for k in kinds], dtype=object)
     out["recall_per_kind"] = {
         k: float(dropped[kinds_arr == k].mean()) for k in sorted(set(kinds_arr.tolist()) - {""})
+    }
+    if shape is not None:
+        out.update({f"auroc_shape_{f}": metrics.auroc(shape[:, j], bad) for j, f in enumerate(kcf_shape.FEATURES)})
+    score = loss if score is None else score
+    out["auroc_score_per_kind"] = {
+        k: metrics.auroc(score[sel], bad[sel])
+        for k in out["recall_per_kind"] for sel in [(kinds_arr == k) | ~bad]
     }
     return out
 
@@ -222,7 +266,8 @@ def filter_quality(
 @dataclass
 class KcfResult:
     """Output rows (every input row; scored ones with kcf fields), and per scored row: index into rows,
-    fold, score (radians), loss, predicted angles, keep, corruption; plus the metrics."""
+    fold, argmax error (radians), likelihood score (nll), predicted angles, keep, corruption, the shape
+    features (None without ``shape`` evidence) and ``kcf_score``; plus the metrics."""
 
     rows: list[ImageRecord]
     scored: np.ndarray
@@ -234,6 +279,8 @@ class KcfResult:
     corrupted: list[str | None]
     original: list[ImageRecord]
     metrics: dict[str, Any]
+    shape: np.ndarray | None = None
+    score: np.ndarray | None = None
 
 
 def run_kcf(
@@ -242,10 +289,12 @@ def run_kcf(
     base: BaseConfig,
     cfg: KcfConfig,
     on_epoch: Callable[[int], EpochCallback] | None = None,
+    meshes: Mapping[str, Path] | None = None,
 ) -> KcfResult:
     """Score and filter the rows of ``cfg.splits``; other rows pass through untouched (kcf fields None).
 
-    ``on_epoch(fold)`` may return a per-epoch callback for that fold's estimator (tracking).
+    ``on_epoch(fold)`` may return a per-epoch callback for that fold's estimator (tracking). ``meshes``
+    (model id -> aligned mesh file) is what the ``shape`` evidence needs.
     """
     executors.preflight(base.executor)
     rows = list(rows)
@@ -254,6 +303,12 @@ def run_kcf(
     if len(scored) == 0:
         raise KcfError(f"no rows of split(s) {list(cfg.splits)} to filter")
     originals = [rows[i] for i in scored]
+    use_shape = "shape" in cfg.evidence
+    if use_shape:
+        missing = sorted({r.model_id for r in originals} - set(meshes or {}))
+        if missing:
+            raise KcfError(f"kcf.evidence 'shape': no aligned mesh for model(s) {missing[:5]} "
+                           f"({len(missing)} in all); is data/align the one data/synthesize was made from?")
     targets, kinds = corrupt(originals, cfg.eval_corruption, base.seed)
     groups = [r.model_id if cfg.group_by == "model" else r.image_id for r in targets]
     folds = assign_folds(groups, [r.category for r in targets], cfg.folds, base.seed)
@@ -263,6 +318,14 @@ def run_kcf(
     cache = make_cache(first, samples, cfg.fit)
     error, loss, nll = np.zeros(len(samples)), np.zeros(len(samples)), np.zeros(len(samples))
     alternatives = alternative_angles(targets, base.seed)
+    shape = None
+    if use_shape:  # before the folds: a missing image or broken mesh stops the stage before any training
+        given = np.array([[(r.azimuth, r.elevation, r.theta)] for r in targets])
+        shape = kcf_shape.shape_features(
+            [resolve_file(manifest, r.image) for r in targets], [Path(meshes[r.model_id]) for r in targets],
+            np.array([r.K for r in targets], np.float64), np.array([r.t for r in targets], np.float64),
+            [(r.width, r.height) for r in targets], np.concatenate([given, alternatives], 1),
+            cfg.shape.tolerance_px, tuple(cfg.shape.canny), workers=cpu_count())
     alt_nll = np.zeros(alternatives.shape[:2])
     pred_angles = np.zeros((len(samples), 3))
     fold_acc = []
@@ -284,19 +347,38 @@ def run_kcf(
             alt_nll[held, j] = window_nll(pred.log_probs, alternatives[held, j], cfg.window_bins)
         fold_acc.append(float(np.mean(pred.errors < math.pi / 6)))
     cats = [r.category for r in targets]
+    evidence, alt_evidence = nll[:, None], alt_nll[..., None]
+    if shape is not None:
+        evidence = np.concatenate([evidence, shape[:, 0]], 1)
+        alt_evidence = np.concatenate([alt_evidence, shape[:, 1:]], 2)
+    combined, alt_combined, weights = combine_evidence(evidence, alt_evidence, cats)
     calibration: dict[str, Any] = {}
     if cfg.threshold == "adaptive":
-        keep, calibration = adaptive_keep(nll, alt_nll, cats, cfg.min_separation)
-        score = nll
+        keep, calibration = adaptive_keep(combined, alt_combined, cats, cfg.min_separation)
+        score = combined
     else:
-        score = error if cfg.threshold == "max_error" else nll
+        score = error if cfg.threshold == "max_error" else combined
         keep = keep_mask(score, cats, cfg)
+    for c, w in weights.items():
+        calibration.setdefault(c, {})["evidence_weights"] = dict(zip(_evidence_names(cfg), w, strict=True))
     out = list(rows)
     for j, i in enumerate(scored):
         out[i] = dataclasses.replace(targets[j], kcf_score=float(score[j]), kcf_keep=bool(keep[j]))
-    summary = _metrics(cfg, cats, error, nll, keep, kinds, pred_angles, originals, fold_acc, len(rows))
+    given_shape = None if shape is None else shape[:, 0]
+    summary = _metrics(cfg, cats, error, nll, keep, kinds, pred_angles, originals, fold_acc, len(rows),
+                       score, given_shape)
+    summary["evidence"] = _evidence_names(cfg)
     summary["calibration"] = calibration
-    return KcfResult(out, scored, folds, error, nll, pred_angles, keep, kinds, originals, summary)
+    return KcfResult(out, scored, folds, error, nll, pred_angles, keep, kinds, originals, summary,
+                     given_shape, score)
+
+
+def _evidence_names(cfg: KcfConfig) -> list[str]:
+    """The columns :func:`combine_evidence` weighs, in order."""
+    names = ["pose_nll"]
+    if "shape" in cfg.evidence:
+        names += [f"shape_{f}" for f in kcf_shape.FEATURES]
+    return names
 
 
 def train_fold(k: int, folds: np.ndarray, samples: Any, cache: Any, base: BaseConfig, cfg: KcfConfig,
@@ -340,7 +422,7 @@ def _remote_folds(folds: np.ndarray, samples: Any, cache: Any, base: BaseConfig,
 
 def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarray, keep: np.ndarray,
              kinds: list[str | None], pred_angles: np.ndarray, originals: list[ImageRecord], fold_acc: list[float],
-             n_rows: int) -> dict[str, Any]:
+             n_rows: int, score: np.ndarray | None = None, shape: np.ndarray | None = None) -> dict[str, Any]:
     cats_arr = np.asarray(cats, dtype=object)
     clean = np.array([k is None for k in kinds])
     # The estimator's own quality, judged against the true (uncorrupted) annotations.
@@ -359,7 +441,8 @@ def _metrics(cfg: KcfConfig, cats: list[str], error: np.ndarray, loss: np.ndarra
         "estimator": {**metrics.pose_summary(true_err[clean]), "fold_acc_pi_6": fold_acc},
     }
     if cfg.eval_corruption.fraction > 0:
-        m["corruption"] = {"fraction": cfg.eval_corruption.fraction, **filter_quality(error, loss, keep, kinds)}
+        m["corruption"] = {"fraction": cfg.eval_corruption.fraction,
+                           **filter_quality(error, loss, keep, kinds, score, shape)}
     return m
 
 
@@ -372,6 +455,9 @@ def score_rows(result: KcfResult) -> list[dict[str, Any]]:
         out.append({
             "image_id": r.image_id, "category": r.category, "model_id": r.model_id, "fold": int(result.folds[j]),
             "score_deg": float(np.degrees(result.error[j])), "nll": float(result.loss[j]),
+            "kcf_score": float(result.rows[i].kcf_score),
+            **({} if result.shape is None else {f"shape_{f}_px": float(result.shape[j, k])
+                                                for k, f in enumerate(kcf_shape.FEATURES)}),
             "predicted": result.pred_angles[j].tolist(), "kcf_keep": bool(result.keep[j]),
             "corrupted": result.corrupted[j],
             "original": [o.azimuth, o.elevation, o.theta] if result.corrupted[j] else None,
@@ -413,9 +499,10 @@ def write_histogram(path: Path, result: KcfResult, bin_deg: float) -> None:
 
 
 def write_worst_grid(path: Path, result: KcfResult, manifest: str | Path, n: int, cell: int = 96) -> None:
-    """The ``n`` highest-scoring images (most disputed annotations), captioned with category and score
-    (``*`` = corrupted by eval_corruption)."""
-    order = np.argsort(-result.error, kind="stable")[:n]
+    """The ``n`` highest-scoring images (most disputed annotations: highest ``kcf_score``), captioned with
+    category and the estimator's argmax error in degrees (``*`` = corrupted by eval_corruption)."""
+    score = result.error if result.score is None else result.score
+    order = np.argsort(-score, kind="stable")[:n]
     rows = [result.rows[result.scored[j]] for j in order]
     captions = [f"{r.category[:8]} {np.degrees(result.error[j]):.0f}" + ("*" if result.corrupted[j] else "")
                 for r, j in zip(rows, order, strict=True)]

@@ -155,14 +155,37 @@ class CorruptionConfig:
 
 
 @dataclass(frozen=True)
+class ShapeEvidenceConfig:
+    """``kcf.shape``: the shape evidence (:mod:`dst3d.kcf_shape`): the annotated pose's silhouette against
+    the image's Canny edges (``canny``: low, high thresholds); contour distances are capped at
+    ``tolerance_px``."""
+
+    tolerance_px: float = 10.0
+    canny: tuple[float, float] = (100.0, 200.0)
+
+    def validate(self) -> None:
+        if not self.tolerance_px > 0:
+            raise ConfigError("tolerance_px: must be > 0")
+        if len(self.canny) != 2 or not 0 <= self.canny[0] <= self.canny[1]:
+            raise ConfigError("canny: [low, high] with 0 <= low <= high")
+
+
+EVIDENCE: tuple[str, ...] = ("pose", "shape")
+"""What KCF can weigh: ``pose`` (the fold estimators' likelihood of the annotated pose; the paper's KCF)
+and ``shape`` (the annotated pose's outline against the image, :mod:`dst3d.kcf_shape`)."""
+
+
+@dataclass(frozen=True)
 class KcfConfig:
     """The kcf stage: K-fold consistency filter (README "kcf").
 
     Rows of ``splits`` are split into ``folds`` by model id (``group_by: model``; ``image`` reproduces
     upstream, which lets views of one instance sit on both sides); an estimator trained on the other
     folds scores each held-out row (eval mode) by the rotation error between its prediction and the
-    annotation. ``threshold`` ``max_error``: drop rows scoring above ``max_error_deg``; ``keep_fraction``:
-    keep the best ``keep_fraction`` of each category.
+    annotation. ``evidence`` adds the annotated pose's outline against the image (``shape``), combined with the
+    estimators' likelihood per category (:func:`dst3d.kcf.combine_evidence`). ``threshold`` ``adaptive``: a
+    per-category cut calibrated on wrong annotations of the same images; ``max_error``: drop rows whose
+    argmax error exceeds ``max_error_deg``; ``keep_fraction``: keep the best ``keep_fraction`` of each category.
     """
 
     INHERITS: ClassVar[str] = "training"  # model/fit start from the training: section
@@ -171,6 +194,8 @@ class KcfConfig:
     group_by: Literal["model", "image"] = "model"
     splits: tuple[str, ...] = ("train",)
     threshold: Literal["adaptive", "max_error", "keep_fraction"] = "adaptive"
+    evidence: tuple[str, ...] = EVIDENCE
+    shape: ShapeEvidenceConfig = ShapeEvidenceConfig()
     window_bins: int = 1
     min_separation: float = 0.7
     max_error_deg: float = 30.0
@@ -186,6 +211,9 @@ class KcfConfig:
             raise ConfigError("folds: must be >= 2")
         if not self.splits:
             raise ConfigError("splits: name at least one split to filter")
+        if "pose" not in self.evidence or sorted(set(self.evidence)) != sorted(self.evidence) \
+                or set(self.evidence) - set(EVIDENCE):
+            raise ConfigError(f"evidence: {list(self.evidence)}; must hold 'pose' and may add 'shape', each once")
         if not 0 < self.max_error_deg <= 180:
             raise ConfigError("max_error_deg: must be in (0, 180]")
         if not 0 < self.keep_fraction <= 1:
