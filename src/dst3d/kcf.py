@@ -3,10 +3,12 @@
 The rows to filter are split into K folds by model id (no asset instance on both sides of a split; upstream
 split by image, which ``group_by: image`` reproduces). For each fold a pose estimator is trained on the other
 K-1 folds and scores the held-out rows in eval mode (flip-averaged): the score is how unlikely the estimator
-finds the *annotated* pose (``kcf_score``: negative log of its probability mass near each annotated angle;
-a front/back-ambiguous estimator puts mass on both and so does not condemn either), and the threshold is
+finds the *annotated* pose (negative log of its probability mass near each annotated angle; a
+front/back-ambiguous estimator puts mass on both and so does not condemn either). With ``shape`` evidence
+(:mod:`dst3d.kcf_shape`) the mesh's outline at the annotated pose is checked against the image too, and the
+evidence is combined per category (:func:`combine_evidence`) into ``kcf_score``. The threshold is
 calibrated per category on the held-out rows against synthetic wrong annotations of the same images
-(:func:`adaptive_keep`), so it adapts to how good the estimators are. The rotation error of the argmax
+(:func:`adaptive_keep`), so it adapts to how good the evidence is. The rotation error of the argmax
 prediction is reported too (and is the score of ``threshold: max_error``, upstream's rule).
 
 The estimators are the pose + classification task of :mod:`dst3d.training` (network, loop and
