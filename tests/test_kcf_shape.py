@@ -120,3 +120,29 @@ def test_shape_evidence_needs_the_meshes():
         kcf.run_kcf(_rows(), "m.jsonl", BaseConfig(categories=("car", "boat")), KcfConfig(folds=2), meshes={})
     with pytest.raises(Exception, match="evidence"):
         KcfConfig(evidence=("shape",)).validate()
+
+
+def test_closed_outward_meshes_rasterise_only_their_front_faces():
+    v, f = l_shape()  # two closed boxes, wound outward
+    v2, f2, closed = kcf_shape.closed_outward(v, f)
+    assert closed and len(f2) == len(f)
+    _, _, inside_out = kcf_shape.closed_outward(v, f[:, ::-1])
+    _, _, open_mesh = kcf_shape.closed_outward(v, f[:-2])
+    assert not inside_out and not open_mesh
+    K = camera.intrinsics(35.0, 32.0, PX, PX)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        pose = np.array([rng.uniform(0, 2 * math.pi), rng.uniform(-0.3, 1.2), rng.normal(0, 0.2)])
+        _, t = camera.look_at(*pose, 2.5)
+        R = camera.rotation_from_angles(*pose)
+        full = silhouette(v, f, K, R, t, PX, PX, supersample=2)
+        corner = v2[f2[:, 0]]
+        normals = np.cross(v2[f2[:, 1]] - corner, v2[f2[:, 2]] - corner)
+        front = f2[np.einsum("ij,ij->i", camera.camera_center(R, t) - corner, normals) > 0]
+        assert len(front) < len(f2)
+        assert np.logical_xor(full, silhouette(v2, front, K, R, t, PX, PX, supersample=2)).sum() <= 3
+        d = kcf_shape.edge_distance(np.where(full, 200, 60).astype(np.uint8), 100, 200)
+        poses = np.stack([pose, kcf_shape.turned(pose)])
+        a = kcf_shape.pose_fits(v2, f2, K, t, PX, PX, d, poses, 10.0, front_only=True)
+        b = kcf_shape.pose_fits(v2, f2, K, t, PX, PX, d, poses, 10.0, front_only=False)
+        np.testing.assert_allclose(a, b, atol=0.05)

@@ -72,6 +72,22 @@ def outline_fit(distance: np.ndarray, mask: np.ndarray, tolerance_px: float) -> 
     return float(np.minimum(d, tolerance_px).mean()) if d.size else float(tolerance_px)
 
 
+def closed_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The mesh with coincident vertices merged, and whether each of its connected parts is closed and wound
+    outward. Then its silhouette is the union of the faces that face the camera (any ray into the outline
+    meets a front face first), and :func:`pose_fits` rasterises only those: about half the faces."""
+    import trimesh
+
+    m = trimesh.Trimesh(vertices, faces, process=True)  # merges the seams' duplicate vertices
+    v, f = np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)
+    if len(f) == 0 or not (m.is_watertight and m.is_winding_consistent):
+        return v, f, False
+    labels = trimesh.graph.connected_component_labels(m.face_adjacency, node_count=len(f))
+    tri = v[f]
+    signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0
+    return v, f, bool(np.all(np.bincount(labels, weights=signed) > 0))  # every part encloses positive volume
+
+
 def _key(a: np.ndarray) -> tuple[float, ...]:
     # azimuth by its cosine and sine, so a + 2 pi and a are the same pose
     return tuple(np.round([math.cos(a[0]), math.sin(a[0]), a[1], a[2]], 9).tolist())
@@ -79,19 +95,25 @@ def _key(a: np.ndarray) -> tuple[float, ...]:
 
 def pose_fits(
     vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, t: np.ndarray, width: int, height: int,
-    distance: np.ndarray, poses: np.ndarray, tolerance_px: float,
+    distance: np.ndarray, poses: np.ndarray, tolerance_px: float, front_only: bool = False,
 ) -> np.ndarray:
     """(P, 2) features of each pose (rows of ``poses``: azimuth, elevation, theta) against one image;
-    each distinct pose's silhouette is rasterised once (a pose's flips are often another row's pose)."""
+    each distinct pose's silhouette is rasterised once (a pose's flips are often another row's pose).
+    ``front_only``: rasterise only camera-facing faces (exact for meshes :func:`closed_outward` accepts)."""
     from dst3d.render.annotate import silhouette
 
     cache: dict[tuple[float, ...], float] = {}
+    corner = vertices[faces[:, 0]]
+    normals = np.cross(vertices[faces[:, 1]] - corner, vertices[faces[:, 2]] - corner)
 
     def fit(a: np.ndarray) -> float:
         k = _key(a)
         if k not in cache:
             R = camera.rotation_from_angles(*a)
-            mask = silhouette(vertices, faces, K, R, t, width, height, supersample=2)
+            shown = faces
+            if front_only:
+                shown = faces[np.einsum("ij,ij->i", camera.camera_center(R, t) - corner, normals) > 0]
+            mask = silhouette(vertices, shown, K, R, t, width, height, supersample=2)
             cache[k] = outline_fit(distance, mask, tolerance_px)
         return cache[k]
 
@@ -112,6 +134,7 @@ def _chunk_features(task: tuple) -> np.ndarray:
         vertices, faces, _ = load_mesh(mesh_path)
     except MeshError as err:
         raise ShapeError(str(err)) from None
+    vertices, faces, front_only = closed_outward(vertices, faces)
     out = np.zeros((len(images), poses.shape[1], len(FEATURES)))
     for i, image in enumerate(images):
         gray = layout.imread(image, cv2.IMREAD_GRAYSCALE)  # a loose file or a shard member
@@ -121,7 +144,7 @@ def _chunk_features(task: tuple) -> np.ndarray:
         if gray.shape != (h, w):
             raise ShapeError(f"{image}: image is {gray.shape[1]}x{gray.shape[0]}, its annotation says {w}x{h}")
         out[i] = pose_fits(vertices, faces, Ks[i], ts[i], w, h, edge_distance(gray, low, high), poses[i],
-                           tolerance_px)
+                           tolerance_px, front_only)
     return out
 
 
