@@ -37,7 +37,7 @@ def run(data: Path, n_rows: int, workers: list[int]) -> None:
     args = ([resolve(manifest, r.image) for r in rows], [meshes[r.model_id] for r in rows],
             np.array([r.K for r in rows], np.float64), np.array([r.t for r in rows], np.float64),
             [(r.width, r.height) for r in rows], poses, 10.0, (100.0, 200.0))
-    print(f"{len(rows)} rows of {manifest}, {poses.shape[1]} poses each; {len(set(meshes))} meshes")
+    print(f"{len(rows)} rows of {manifest}, {poses.shape[1]} poses each; {len({r.model_id for r in rows})} meshes")
     print(f"{'workers':>7} {'rows/s':>8} {'seconds':>8}")
     first, same = None, True
     for w in workers:

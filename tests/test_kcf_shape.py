@@ -10,7 +10,7 @@ import pytest
 import trimesh
 
 from dst3d import camera, kcf, kcf_shape
-from dst3d.params import BaseConfig
+from dst3d.params import BaseConfig, ConfigError
 from dst3d.render.annotate import silhouette
 from dst3d.training.params import KcfConfig
 
@@ -118,7 +118,7 @@ def test_shape_evidence_needs_the_meshes():
 
     with pytest.raises(kcf.KcfError, match=r"no aligned mesh for model\(s\) \['boat0'"):
         kcf.run_kcf(_rows(), "m.jsonl", BaseConfig(categories=("car", "boat")), KcfConfig(folds=2), meshes={})
-    with pytest.raises(Exception, match="evidence"):
+    with pytest.raises(ConfigError, match="evidence: \\['shape'\\]; must hold 'pose'"):
         KcfConfig(evidence=("shape",)).validate()
 
 

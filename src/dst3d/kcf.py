@@ -178,7 +178,7 @@ def adaptive_keep(nll: np.ndarray, alt_nll: np.ndarray, categories: Sequence[str
 
 
 def combine_evidence(score: np.ndarray, alt_score: np.ndarray, categories: Sequence[str]
-                     ) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, float]]]:
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, list[float]]]:
     """One score per row from several kinds of evidence, learned per category on the same wrong annotations
     the threshold is calibrated on.
 
@@ -194,7 +194,7 @@ def combine_evidence(score: np.ndarray, alt_score: np.ndarray, categories: Seque
     if score.shape[1] == 1:
         return score[:, 0], alt_score[..., 0], {}
     out, alt_out = np.zeros(len(score)), np.zeros(alt_score.shape[:2])
-    weights: dict[str, dict[str, float]] = {}
+    weights: dict[str, list[float]] = {}
     cats = np.asarray(list(categories), dtype=object)
     for c in dict.fromkeys(cats.tolist()):
         idx = np.flatnonzero(cats == c)
@@ -238,6 +238,7 @@ def filter_quality(
 ) -> dict[str, Any]:
     """Precision and recall of 'dropped' at finding corrupted rows, AUROC of every score, recall per kind."""
     bad = np.array([k is not None for k in kinds])
+    score = loss if score is None else score  # kcf_score; the likelihood when it is the only evidence
     dropped = ~np.asarray(keep, dtype=bool)
     hit = int((dropped & bad).sum())
     out: dict[str, Any] = {
@@ -246,7 +247,7 @@ def filter_quality(
         "recall": hit / int(bad.sum()) if bad.any() else None,
         "auroc_error": metrics.auroc(error, bad),
         "auroc_nll": metrics.auroc(loss, bad),
-        "auroc_score": metrics.auroc(loss if score is None else score, bad),
+        "auroc_score": metrics.auroc(score, bad),
         "clean_keep_rate": float(np.mean(~dropped[~bad])) if (~bad).any() else None,
         "base_rate": float(bad.mean()) if len(bad) else None,
     }
@@ -256,7 +257,6 @@ def filter_quality(
     }
     if shape is not None:
         out.update({f"auroc_shape_{f}": metrics.auroc(shape[:, j], bad) for j, f in enumerate(kcf_shape.FEATURES)})
-    score = loss if score is None else score
     out["auroc_score_per_kind"] = {
         k: metrics.auroc(score[sel], bad[sel])
         for k in out["recall_per_kind"] for sel in [(kinds_arr == k) | ~bad]
@@ -314,20 +314,20 @@ def run_kcf(
     targets, kinds = corrupt(originals, cfg.eval_corruption, base.seed)
     groups = [r.model_id if cfg.group_by == "model" else r.image_id for r in targets]
     folds = assign_folds(groups, [r.category for r in targets], cfg.folds, base.seed)
-    samples = samples_from_records(targets, manifest, categories, "image")
-    first = POSE.build_model(cfg.model, len(categories), derive_seed(base.seed, "kcf", 0))
-    # Decoded (and a frozen prefix run) once for all K folds: the prefix is the same in every fold.
-    cache = make_cache(first, samples, cfg.fit)
-    error, loss, nll = np.zeros(len(samples)), np.zeros(len(samples)), np.zeros(len(samples))
     alternatives = alternative_angles(targets, base.seed)
     shape = None
-    if use_shape:  # before the folds: a missing image or broken mesh stops the stage before any training
+    if use_shape:  # first: a missing image or broken mesh stops the stage before any network runs
         given = np.array([[(r.azimuth, r.elevation, r.theta)] for r in targets])
         shape = kcf_shape.shape_features(
             [resolve_file(manifest, r.image) for r in targets], [Path(meshes[r.model_id]) for r in targets],
             np.array([r.K for r in targets], np.float64), np.array([r.t for r in targets], np.float64),
             [(r.width, r.height) for r in targets], np.concatenate([given, alternatives], 1),
             cfg.shape.tolerance_px, tuple(cfg.shape.canny), workers=cpu_count())
+    samples = samples_from_records(targets, manifest, categories, "image")
+    first = POSE.build_model(cfg.model, len(categories), derive_seed(base.seed, "kcf", 0))
+    # Decoded (and a frozen prefix run) once for all K folds: the prefix is the same in every fold.
+    cache = make_cache(first, samples, cfg.fit)
+    error, loss, nll = np.zeros(len(samples)), np.zeros(len(samples)), np.zeros(len(samples))
     alt_nll = np.zeros(alternatives.shape[:2])
     pred_angles = np.zeros((len(samples), 3))
     fold_acc = []

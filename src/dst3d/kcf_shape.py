@@ -103,8 +103,9 @@ def pose_fits(
     from dst3d.render.annotate import silhouette
 
     cache: dict[tuple[float, ...], float] = {}
-    corner = vertices[faces[:, 0]]
-    normals = np.cross(vertices[faces[:, 1]] - corner, vertices[faces[:, 2]] - corner)
+    if front_only:
+        corner = vertices[faces[:, 0]]
+        normals = np.cross(vertices[faces[:, 1]] - corner, vertices[faces[:, 2]] - corner)
 
     def fit(a: np.ndarray) -> float:
         k = _key(a)
